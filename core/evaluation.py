@@ -1,0 +1,175 @@
+"""How good a model is: accuracy, per-class precision/recall/F1, confusion matrices, figures.
+
+Scores are reported for the model's own classes and for the seed project's five
+(the true label is one of the five; the prediction is the argmax over those five).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.emotions import SEED_EMOTIONS
+
+
+@dataclass
+class Scores:
+    classes: tuple[str, ...]
+    confusion: np.ndarray  # rows: true class, columns: predicted class (counts)
+
+    @property
+    def n(self) -> int:
+        return int(self.confusion.sum())
+
+    @property
+    def accuracy(self) -> float:
+        return float(np.trace(self.confusion) / max(self.n, 1))
+
+    @property
+    def recall(self) -> np.ndarray:
+        return np.diag(self.confusion) / np.maximum(self.confusion.sum(axis=1), 1)
+
+    @property
+    def precision(self) -> np.ndarray:
+        return np.diag(self.confusion) / np.maximum(self.confusion.sum(axis=0), 1)
+
+    @property
+    def f1(self) -> np.ndarray:
+        p, r = self.precision, self.recall
+        return np.where(p + r > 0, 2 * p * r / np.maximum(p + r, 1e-12), 0.0)
+
+    def normalised(self) -> np.ndarray:
+        """Confusion matrix with each row divided by its class's count."""
+        return self.confusion / np.maximum(self.confusion.sum(axis=1, keepdims=True), 1)
+
+    def table(self):
+        """Per-class precision, recall, F1 and support as a pandas DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            {"precision": self.precision, "recall": self.recall, "f1": self.f1,
+             "support": self.confusion.sum(axis=1).astype(int)},
+            index=pd.Index(self.classes, name="emotion"),
+        )
+
+
+def score(probabilities: np.ndarray, labels: np.ndarray, classes: tuple[str, ...]) -> Scores:
+    """Scores of predictions (N, C) against integer labels indexing `classes`."""
+    predicted = np.argmax(probabilities, axis=1)
+    confusion = np.zeros((len(classes), len(classes)), dtype=np.int64)
+    np.add.at(confusion, (np.asarray(labels, dtype=np.int64), predicted), 1)
+    return Scores(tuple(classes), confusion)
+
+
+def seed_subset_scores(probabilities: np.ndarray, labels: np.ndarray, classes: tuple[str, ...]) -> Scores | None:
+    """Scores on the seed's five emotions, or None when the model lacks one of them."""
+    if not set(SEED_EMOTIONS) <= set(classes):
+        return None
+    columns = [classes.index(e) for e in SEED_EMOTIONS]
+    remap = np.full(len(classes), -1)
+    remap[columns] = np.arange(len(columns))
+    subset_labels = remap[np.asarray(labels, dtype=np.int64)]
+    keep = subset_labels >= 0
+    return score(probabilities[keep][:, columns], subset_labels[keep], SEED_EMOTIONS)
+
+
+def summary(probabilities: np.ndarray, labels: np.ndarray, classes: tuple[str, ...]) -> dict:
+    """The JSON-ready report that scripts/evaluate.py prints and run metadata stores."""
+    scores = score(probabilities, labels, classes)
+    five = seed_subset_scores(probabilities, labels, classes)
+    return {
+        "n": scores.n,
+        "accuracy": round(scores.accuracy, 4),
+        "per_class": {c: round(float(r), 4) for c, r in zip(classes, scores.recall)},
+        "confusion_matrix": scores.confusion.tolist(),
+        "classes": list(classes),
+        "accuracy_5class": None if five is None else round(five.accuracy, 4),
+        "n_5class": None if five is None else five.n,
+    }
+
+
+@dataclass
+class Evaluation:
+    """A model's predictions on a set of labelled faces, and everything derived from them."""
+
+    classes: tuple[str, ...]
+    images: np.ndarray  # (N, 48, 48) uint8
+    labels: np.ndarray  # (N,) indexes classes
+    probabilities: np.ndarray  # (N, C)
+
+    @property
+    def scores(self) -> Scores:
+        return score(self.probabilities, self.labels, self.classes)
+
+    @property
+    def seed_scores(self) -> Scores | None:
+        return seed_subset_scores(self.probabilities, self.labels, self.classes)
+
+    def summary(self) -> dict:
+        return summary(self.probabilities, self.labels, self.classes)
+
+    def misclassified(self, limit: int = 24, seed: int = 0) -> list[tuple[np.ndarray, str, str, float]]:
+        """Up to `limit` wrong answers (face, true, predicted, confidence), a random sample."""
+        predicted = self.probabilities.argmax(axis=1)
+        wrong = np.flatnonzero(predicted != self.labels)
+        pick = np.random.default_rng(seed).permutation(wrong)[:limit]
+        return [(self.images[i], self.classes[self.labels[i]], self.classes[predicted[i]],
+                 float(self.probabilities[i, predicted[i]])) for i in pick]
+
+
+def evaluate(classifier, dataset, split: str | None = "auto") -> Evaluation:
+    """Classify a dataset split (default: test/ when there is one, else every image)."""
+    if split == "auto":
+        split = dataset.evaluation_split()
+    images, labels = dataset.select(split, classifier.classes)
+    if len(images) == 0:
+        raise ValueError(f"the data holds no images of the model's emotions ({', '.join(classifier.classes)})")
+    return Evaluation(classifier.classes, images, labels, classifier.probabilities(images))
+
+
+# -- figures ------------------------------------------------------------------------------------
+
+
+def confusion_figure(scores: Scores, normalised: bool = True, title: str | None = None):
+    """The confusion matrix as a matplotlib Figure (rows: true emotion)."""
+    from matplotlib.figure import Figure
+
+    values = scores.normalised() if normalised else scores.confusion
+    size = 1.0 + 0.75 * len(scores.classes)
+    figure = Figure(figsize=(size + 1, size))
+    axes = figure.add_subplot()
+    image = axes.imshow(values, cmap="Blues", vmin=0, vmax=1 if normalised else None)
+    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
+    ticks = range(len(scores.classes))
+    axes.set_xticks(ticks, scores.classes, rotation=45, ha="right")
+    axes.set_yticks(ticks, scores.classes)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    threshold = values.max() / 2
+    for (row, col), value in np.ndenumerate(values):
+        label = f"{value:.2f}" if normalised else str(int(value))
+        axes.text(col, row, label, ha="center", va="center", fontsize=8,
+                  color="white" if value > threshold else "black")
+    axes.set_title(title or f"{'Row-normalised c' if normalised else 'C'}onfusion matrix, accuracy {scores.accuracy:.1%} (n={scores.n})")
+    figure.tight_layout()
+    return figure
+
+
+def recall_figure(scores: Scores, title: str | None = None):
+    """Per-class recall as a horizontal bar chart."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6, 0.45 * len(scores.classes) + 1))
+    axes = figure.add_subplot()
+    axes.barh(scores.classes, scores.recall, color="#4c78a8")
+    axes.invert_yaxis()
+    axes.set_xlim(0, 1)
+    axes.axvline(scores.accuracy, color="grey", linestyle="--", linewidth=1, label=f"accuracy {scores.accuracy:.1%}")
+    for row, value in enumerate(scores.recall):
+        axes.text(min(value + 0.01, 0.9), row, f"{value:.0%}", va="center", fontsize=9)
+    axes.set_xlabel("recall")
+    axes.legend(loc="lower right")
+    axes.set_title(title or "Recall per emotion")
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,103 @@
+"""Photo -> faces -> emotion probabilities per face: the one inference path.
+
+Evaluation, the scripts and the dashboard all classify faces through `Classifier`,
+so the preprocessing and test-time augmentation are the same everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.faces import Box, find_faces
+from core.images import decode_image, to_gray
+from core.runs import LoadedModel
+
+MAX_FACES = 20  # a crowd photo is answered for its 20 largest faces
+
+
+class Classifier:
+    """A loaded model, ready to classify batches of 48x48 gray faces."""
+
+    def __init__(self, loaded: LoadedModel):
+        import tensorflow as tf
+
+        self.loaded = loaded
+        self.classes: tuple[str, ...] = loaded.classes
+        self.flip_tta = loaded.metadata.get("tta") == "flip"
+        model = loaded.model
+
+        def forward(faces):
+            if not self.flip_tta:
+                return model(faces, training=False)
+            # The mirrored face goes through in the same batch: one call, two views.
+            both = model(tf.concat([faces, tf.reverse(faces, axis=[2])], axis=0), training=False)
+            original, mirrored = tf.split(both, 2, axis=0)
+            return (original + mirrored) / 2
+
+        self._forward = tf.function(forward, reduce_retracing=True)
+
+    def probabilities(self, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """(N, 48, 48) uint8 faces -> (N, classes) probabilities."""
+        faces = np.asarray(faces, dtype=np.float32)[..., None]
+        if len(faces) == 0:
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
+        chunks = [self._forward(faces[i : i + batch_size]).numpy() for i in range(0, len(faces), batch_size)]
+        return np.concatenate(chunks)
+
+
+@dataclass
+class FaceResult:
+    box: Box
+    probabilities: dict[str, float]  # emotion -> probability, in the model's class order
+    face: np.ndarray  # the 48x48 crop the model saw
+
+    @property
+    def emotion(self) -> str:
+        return max(self.probabilities, key=self.probabilities.get)
+
+    def as_dict(self) -> dict:
+        return {"box": self.box.as_list(), "emotion": self.emotion,
+                "probabilities": {k: round(v, 4) for k, v in self.probabilities.items()}}
+
+
+@dataclass
+class Recognition:
+    image: np.ndarray  # the decoded, upright RGB photo the boxes refer to
+    faces: list[FaceResult]  # largest (most prominent) first
+    faces_found: int
+
+    @property
+    def main_face(self) -> FaceResult | None:
+        return self.faces[0] if self.faces else None
+
+    def message(self) -> str | None:
+        """What the user should be told besides the results, if anything."""
+        if not self.faces:
+            return ("no face found in the photo: use a well-lit, frontal face, or treat the whole image "
+                    "as the face (--whole-image / the 'whole image' option) for a cropped face")
+        if self.faces_found > len(self.faces):
+            return f"{self.faces_found} faces found; showing the {len(self.faces)} largest"
+        return None
+
+
+def recognise(classifier: Classifier, photo: bytes | np.ndarray, whole_image: bool = False) -> Recognition:
+    """Find the faces in a photo (encoded bytes or an RGB array) and classify each one.
+
+    Raises core.images.ImageError for a photo that cannot be decoded.
+    """
+    image = decode_image(photo) if isinstance(photo, (bytes, bytearray)) else photo
+    found = find_faces(to_gray(image), whole_image)
+    kept = found[:MAX_FACES]
+    probabilities = classifier.probabilities(np.stack([face for _, face in kept])) if kept else []
+    faces = [FaceResult(box, dict(zip(classifier.classes, map(float, scores))), face)
+             for (box, face), scores in zip(kept, probabilities)]
+    return Recognition(image, faces, len(found))
+
+
+def load_classifier(model_dir=None) -> Classifier:
+    """The classifier for a model folder; None means the active model (the shipped one unless changed)."""
+    from core.runs import active_model_dir, load_model
+
+    return Classifier(load_model(model_dir or active_model_dir()))

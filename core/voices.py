@@ -1,0 +1,146 @@
+"""Voice bank: recorded clips per emotion, and drawing one at random.
+
+A bank is a folder. Clips are sorted into emotions by their folder name
+(`happy/clip.mp3`) or by the file-name conventions of two public corpora:
+RAVDESS (`03-01-EE-II-SS-RR-AA`) and CREMA-D (`1001_DFA_ANG_XX`).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.emotions import EMOTIONS, canonical_emotion
+
+MIME_TYPES = {".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".opus": "audio/ogg", ".wav": "audio/wav",
+              ".m4a": "audio/mp4", ".aac": "audio/aac", ".flac": "audio/flac", ".webm": "audio/webm"}
+MIN_CLIP_BYTES = 512  # anything shorter cannot hold a second of speech
+
+_RAVDESS = re.compile(r"^\d\d-\d\d-(?P<emotion>0[1-8])-(?P<intensity>\d\d)-(?P<statement>\d\d)-\d\d-(?P<actor>\d\d)$")
+_RAVDESS_EMOTIONS = {"01": "neutral", "02": "neutral", "03": "happy", "04": "sad", "05": "angry",
+                     "06": "fear", "07": "disgust", "08": "surprise"}
+_RAVDESS_STATEMENTS = {"01": "Kids are talking by the door", "02": "Dogs are sitting by the door"}
+_CREMA_D = re.compile(r"^(?P<actor>\d{4})_(?P<sentence>[A-Z]{3})_(?P<emotion>ANG|DIS|FEA|HAP|NEU|SAD)_(?P<level>[A-Z]{1,2})$")
+
+
+@dataclass(frozen=True)
+class Clip:
+    path: Path
+    emotion: str
+    speaker: str | None = None
+    text: str | None = None
+
+    @property
+    def mime_type(self) -> str:
+        return MIME_TYPES[self.path.suffix.lower()]
+
+
+@dataclass
+class VoiceBank:
+    folder: Path
+    clips: dict[str, list[Clip]]  # emotion -> clips, in file-name order
+    warnings: list[str] = field(default_factory=list)
+
+    def count(self, emotion: str) -> int:
+        return len(self.clips.get(emotion, []))
+
+    def counts(self) -> dict[str, int]:
+        return {emotion: self.count(emotion) for emotion in EMOTIONS}
+
+
+class NoVoiceError(LookupError):
+    """No clip for an emotion, with a message fit to show the user."""
+
+
+def load_voice_bank(folder: str | Path) -> VoiceBank:
+    """Scan a folder for clips; unreadable or unrecognised files are skipped with a warning."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return VoiceBank(folder, {}, [f"voice bank folder {folder} does not exist"])
+    clips: dict[str, list[Clip]] = {}
+    skipped: dict[str, list[str]] = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        if path.suffix.lower() not in MIME_TYPES:
+            if path.suffix.lower() not in (".md", ".txt", ".csv", ".json"):
+                skipped.setdefault("unknown audio format", []).append(path.name)
+            continue
+        if not _looks_like_audio(path):
+            skipped.setdefault("corrupt or empty clip", []).append(path.name)
+            continue
+        clip = _describe(path, folder)
+        if clip is None:
+            skipped.setdefault("no emotion in its folder or file name", []).append(path.name)
+            continue
+        clips.setdefault(clip.emotion, []).append(clip)
+    warnings = [f"skipped {len(names)} file(s), {reason}: {', '.join(names[:5])}{' ...' if len(names) > 5 else ''}"
+                for reason, names in skipped.items()]
+    return VoiceBank(folder, clips, warnings)
+
+
+def _describe(path: Path, root: Path) -> Clip | None:
+    speaker = text = None
+    emotion = None
+    if match := _RAVDESS.match(path.stem):
+        actor = int(match["actor"])
+        emotion = _RAVDESS_EMOTIONS[match["emotion"]]
+        speaker = f"RAVDESS actor {actor:02d} ({'male' if actor % 2 else 'female'})"
+        text = _RAVDESS_STATEMENTS.get(match["statement"])
+    elif match := _CREMA_D.match(path.stem):
+        emotion = canonical_emotion(match["emotion"])
+        speaker = f"CREMA-D actor {match['actor']}"
+    # A folder named after an emotion wins over the file name: the user sorted it on purpose.
+    for parent in path.relative_to(root).parents:
+        if parent.name and (folder_emotion := canonical_emotion(parent.name)):
+            emotion = folder_emotion
+            break
+    return Clip(path, emotion, speaker, text) if emotion else None
+
+
+def _looks_like_audio(path: Path) -> bool:
+    """A cheap check of the container's signature, so a broken file never reaches the player."""
+    try:
+        if path.stat().st_size < MIN_CLIP_BYTES:
+            return False
+        with path.open("rb") as handle:
+            head = handle.read(12)
+    except OSError:
+        return False
+    suffix = path.suffix.lower()
+    if suffix == ".mp3":
+        return head.startswith(b"ID3") or (head[0] == 0xFF and head[1] & 0xE0 == 0xE0)
+    if suffix in (".ogg", ".opus"):
+        return head.startswith(b"OggS")
+    if suffix == ".wav":
+        return head.startswith(b"RIFF") and head[8:12] == b"WAVE"
+    if suffix == ".flac":
+        return head.startswith(b"fLaC")
+    if suffix in (".m4a", ".aac"):
+        return head[4:8] == b"ftyp" or (head[0] == 0xFF and head[1] & 0xF0 == 0xF0)
+    if suffix == ".webm":
+        return head.startswith(b"\x1a\x45\xdf\xa3")
+    return False
+
+
+def choose_voice(bank: VoiceBank, emotion: str, rng: random.Random, previous: Clip | None = None) -> Clip:
+    """A random clip of `emotion`, never `previous` when there is any other."""
+    candidates = bank.clips.get(emotion, [])
+    if not candidates:
+        raise NoVoiceError(f"the voice bank has no clip for '{emotion}'; add some under {bank.folder / emotion}/")
+    others = [clip for clip in candidates if clip != previous] or candidates
+    return rng.choice(others)
+
+
+class VoicePicker:
+    """Draws clips per emotion, never the same one twice in a row; reproducible with a seed."""
+
+    def __init__(self, bank: VoiceBank, seed: int | None = None):
+        self.bank = bank
+        self.rng = random.Random(seed)
+        self.last: dict[str, Clip] = {}
+
+    def draw(self, emotion: str) -> Clip:
+        clip = choose_voice(self.bank, emotion, self.rng, self.last.get(emotion))
+        self.last[emotion] = clip
+        return clip

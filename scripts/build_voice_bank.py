@@ -1,0 +1,102 @@
+"""Build the default voice bank (voices/) from RAVDESS speech clips.
+
+    python scripts/build_voice_bank.py --source ../shared/data/ravdess
+
+For each emotion the model knows, one clip per actor (both genders, strong
+intensity where RAVDESS has it, the two statements alternating), trimmed of
+leading and trailing silence, loudness-normalised and encoded as mono MP3,
+which every browser plays. Needs ffmpeg on the PATH.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from core.emotions import EMOTIONS  # noqa: E402
+from core.paths import VOICES_DIR  # noqa: E402
+from core.voices import load_voice_bank  # noqa: E402
+
+RAVDESS_CODES = {"neutral": "01", "happy": "03", "sad": "04", "angry": "05", "fear": "06", "disgust": "07", "surprise": "08"}
+TRIM_AND_LEVEL = ("silenceremove=start_periods=1:start_threshold=-45dB,areverse,"
+                  "silenceremove=start_periods=1:start_threshold=-45dB,areverse,loudnorm=I=-18:TP=-2")
+
+ATTRIBUTION = """\
+# Voice clips: attribution and licence
+
+The clips in this folder are derived from the Ryerson Audio-Visual Database of
+Emotional Speech and Song (RAVDESS), speech, audio-only:
+
+> Livingstone SR, Russo FA (2018). The Ryerson Audio-Visual Database of Emotional
+> Speech and Song (RAVDESS): A dynamic, multimodal set of facial and vocal
+> expressions in North American English. PLoS ONE 13(5): e0196391.
+> https://doi.org/10.1371/journal.pone.0196391
+
+Licence: Creative Commons Attribution-NonCommercial-ShareAlike 4.0 International
+(CC BY-NC-SA 4.0), https://creativecommons.org/licenses/by-nc-sa/4.0/
+
+Changes made: clips selected (one per actor and emotion), leading and trailing
+silence trimmed, loudness normalised, re-encoded as mono MP3 by
+`scripts/build_voice_bank.py`. File names keep the original RAVDESS names
+(modality-channel-emotion-intensity-statement-repetition-actor). These derived
+clips are shared under the same licence; they may not be used commercially.
+"""
+
+
+def pick_clips(source: Path, per_emotion: int) -> dict[str, list[Path]]:
+    actors = sorted(p for p in source.glob("Actor_*") if p.is_dir())
+    chosen: dict[str, list[Path]] = {}
+    for emotion, code in RAVDESS_CODES.items():
+        for actor_dir in actors:
+            actor = int(actor_dir.name.split("_")[1])
+            intensity = "01" if emotion == "neutral" else "02"
+            statement = "01" if actor % 2 else "02"
+            matches = sorted(actor_dir.glob(f"03-01-{code}-{intensity}-{statement}-01-{actor:02d}.*"))
+            if matches:
+                chosen.setdefault(emotion, []).append(matches[0])
+        # Spread the pick over actors so both genders are present in any prefix.
+        chosen[emotion] = chosen.get(emotion, [])[:per_emotion]
+    return chosen
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--source", type=Path, default=Path("../shared/data/ravdess"), help="RAVDESS folder (Actor_NN/...)")
+    parser.add_argument("--out", type=Path, default=VOICES_DIR)
+    parser.add_argument("--per-emotion", type=int, default=20, help="clips per emotion (one per actor)")
+    parser.add_argument("--bitrate", default="40k")
+    args = parser.parse_args()
+    if shutil.which("ffmpeg") is None:
+        print("error: ffmpeg is needed (apt-get install ffmpeg / brew install ffmpeg)", file=sys.stderr)
+        return 2
+    chosen = pick_clips(args.source, args.per_emotion)
+    if not chosen:
+        print(f"error: no RAVDESS clips under {args.source}", file=sys.stderr)
+        return 2
+    partial = args.out.with_name(args.out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    for emotion, clips in chosen.items():
+        (partial / emotion).mkdir(parents=True)
+        for clip in clips:
+            target = partial / emotion / f"{clip.stem}.mp3"
+            subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), "-af", TRIM_AND_LEVEL, "-ac", "1", "-ar", "24000",
+                            "-c:a", "libmp3lame", "-b:a", args.bitrate, str(target)], check=True)
+    (partial / "ATTRIBUTION.md").write_text(ATTRIBUTION)
+    shutil.rmtree(args.out, ignore_errors=True)
+    partial.rename(args.out)
+    bank = load_voice_bank(args.out)
+    size = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
+    print(f"voice bank in {args.out}: {size / 1e6:.1f} MB; clips per emotion: {bank.counts()}")
+    missing = [e for e in EMOTIONS if not bank.count(e)]
+    if missing:
+        print(f"warning: no clips for {', '.join(missing)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""The dataset builder on every layout people download, and on the junk they contain."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import encode, portrait
+from core.data import DatasetError, load_dataset, resolve_data_path, save_upload
+from core.emotions import EMOTIONS, SEED_EMOTIONS
+
+
+def write_folder(root: Path, faces: dict[str, list[bytes]], split: str | None = "train", rename=None, per_class=3) -> None:
+    for emotion, images in faces.items():
+        folder = root / (split or "") / (rename or {}).get(emotion, emotion)
+        folder.mkdir(parents=True, exist_ok=True)
+        for number, data in enumerate(images[:per_class]):
+            (folder / f"{number}.jpg").write_bytes(data)
+
+
+def test_kaggle_zip_reads_both_splits_and_caches(sample_zip, cache_dir):
+    dataset = load_dataset(sample_zip, cache_dir=cache_dir)
+    assert dataset.splits == ["test"] or set(dataset.splits) == {"test"}
+    assert dataset.images["test"].shape == (140, 48, 48) and dataset.images["test"].dtype == np.uint8
+    assert dataset.report.counts["test"] == {e: 20 for e in EMOTIONS}
+    cached = list(cache_dir.rglob("*.npz"))
+    assert len(cached) == 1
+    again = load_dataset(sample_zip, cache_dir=cache_dir)
+    assert np.array_equal(again.images["test"], dataset.images["test"])
+    assert again.fingerprint == dataset.fingerprint
+
+
+def test_cache_is_rebuilt_when_the_source_changes(tmp_path, fer_faces, cache_dir):
+    write_folder(tmp_path / "data", fer_faces)
+    first = load_dataset(tmp_path / "data", cache_dir=cache_dir)
+    (tmp_path / "data" / "train" / "happy" / "extra.jpg").write_bytes(fer_faces["happy"][5])
+    second = load_dataset(tmp_path / "data", cache_dir=cache_dir)
+    assert second.fingerprint != first.fingerprint
+    assert len(second.images["train"]) == len(first.images["train"]) + 1
+
+
+def test_plain_folder_with_aliases_png_and_junk(tmp_path, fer_faces, cache_dir):
+    root = tmp_path / "faces"
+    write_folder(root, fer_faces, split=None, rename={"fear": "Fearful", "surprise": "surprised", "disgust": "disgusted"})
+    import cv2
+    face = cv2.imdecode(np.frombuffer(fer_faces["happy"][0], np.uint8), cv2.IMREAD_GRAYSCALE)
+    (root / "happy" / "as.png").write_bytes(encode(face, "PNG"))
+    (root / "happy" / "notes.txt").write_text("not an image")
+    (root / "happy" / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    (root / "happy" / ".DS_Store").write_bytes(b"\0\0")
+    (root / "contempt").mkdir()
+    (root / "contempt" / "x.jpg").write_bytes(fer_faces["angry"][0])
+    (root / "neutral").rename(root / "empty-later")
+    (root / "sad" / "nested.zip").write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    (root / "stray.jpg").write_bytes(fer_faces["sad"][0])
+    dataset = load_dataset(root, cache_dir=cache_dir)
+    counts = dataset.report.counts["all"]
+    assert counts["fear"] == 3 and counts["surprise"] == 3 and counts["disgust"] == 3 and counts["happy"] == 4
+    warnings = " ".join(dataset.report.warnings())
+    for expected in ("not an image", "unreadable or corrupt", "contempt", "empty-later", "nested zip", "not inside a class folder"):
+        assert expected in warnings
+    assert dataset.evaluation_split() is None
+    images, labels = dataset.select(None, SEED_EMOTIONS)
+    assert len(images) == 3 + 3 + 4 + 3 + 3 and labels.max() == 4
+
+
+def test_fer2013_csv_with_malformed_rows(tmp_path, cache_dir):
+    rng = np.random.default_rng(0)
+    rows = ["emotion,pixels,Usage"]
+    for label, usage in [(0, "Training"), (3, "Training"), (6, "PublicTest"), (4, "PrivateTest")]:
+        rows.append(f"{label},{' '.join(map(str, rng.integers(0, 256, 2304)))},{usage}")
+    rows += ["3,1 2 3,Training", "9," + " ".join(["0"] * 2304) + ",Training", "x,y,z", 'broken"line']
+    csv = tmp_path / "fer2013.csv"
+    csv.write_text("\n".join(rows) + "\n")
+    dataset = load_dataset(csv, cache_dir=cache_dir)
+    assert {s: len(v) for s, v in dataset.images.items()} == {"train": 2, "test": 1, "private": 1}
+    assert dataset.report.skipped["malformed CSV row"] >= 3
+    assert dataset.labels["test"][0] == EMOTIONS.index("neutral")
+
+
+def test_zip_slip_names_are_read_but_nothing_is_written(tmp_path, fer_faces, cache_dir):
+    archive_path = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive_path, "w") as archive:
+        archive.writestr("../../outside/happy/a.jpg", fer_faces["happy"][0])
+        archive.writestr("train/sad/b.jpg", fer_faces["sad"][0])
+    before = set(tmp_path.parent.rglob("*"))
+    dataset = load_dataset(archive_path, cache_dir=cache_dir)
+    created = set(tmp_path.parent.rglob("*")) - before
+    assert all(cache_dir in path.parents or path == cache_dir for path in created)
+    assert sum(len(v) for v in dataset.images.values()) == 1
+    assert "unsafe path" in " ".join(dataset.report.warnings())
+
+
+def test_portraits_are_cut_around_the_face(tmp_path, fer_faces, cache_dir):
+    from core.faces import detect_faces
+    from core.images import to_gray
+
+    face = next(f for f in fer_faces["happy"] if detect_faces(to_gray(portrait(f))))
+    (tmp_path / "set" / "happy").mkdir(parents=True)
+    (tmp_path / "set" / "happy" / "photo.jpg").write_bytes(encode(portrait(face), quality=95))
+    dataset = load_dataset(tmp_path / "set", cache_dir=cache_dir)
+    crop = dataset.images["all"][0].astype(float)
+    import cv2
+    original = cv2.imdecode(np.frombuffer(face, np.uint8), cv2.IMREAD_GRAYSCALE).astype(float)
+    assert np.corrcoef(crop.ravel(), original.ravel())[0, 1] > 0.7  # the crop is that face, not the frame
+
+
+@pytest.mark.parametrize("make", ["missing", "empty-folder", "bad-zip", "only-junk"])
+def test_unusable_sources_are_refused_with_advice(tmp_path, cache_dir, make):
+    path = tmp_path / "source"
+    if make == "empty-folder":
+        path.mkdir()
+    elif make == "bad-zip":
+        path = tmp_path / "data.zip"
+        path.write_bytes(b"not a zip at all")
+    elif make == "only-junk":
+        (path / "happy").mkdir(parents=True)
+        (path / "happy" / "readme.txt").write_text("hi")
+    with pytest.raises(DatasetError) as error:
+        load_dataset(path, cache_dir=cache_dir)
+    assert str(error.value)
+
+
+def test_dashboard_paths_stay_inside_the_data_roots(tmp_path):
+    root = tmp_path / "data"
+    (root / "fer").mkdir(parents=True)
+    assert resolve_data_path("fer", [root]) == (root / "fer").resolve()
+    for outside in ("/etc", "~/.ssh", "../../etc/passwd", str(root / ".." / "..")):
+        with pytest.raises(DatasetError, match="outside"):
+            resolve_data_path(outside, [root])
+
+
+def test_uploads_are_stored_by_content_and_capped(tmp_path, sample_zip):
+    data = sample_zip.read_bytes()
+    stored = save_upload("fer.zip", data, cache_dir=tmp_path)
+    assert stored.read_bytes() == data and stored.parent == tmp_path / "uploads"
+    with pytest.raises(DatasetError, match="zip"):
+        save_upload("evil.sh", b"rm -rf /", cache_dir=tmp_path)

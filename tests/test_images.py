@@ -1,0 +1,107 @@
+"""Bad photos get a clear one-line message, fast, and never break the next good photo."""
+
+from __future__ import annotations
+
+import io
+import struct
+import time
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import encode, portrait
+from core.images import MAX_SIDE, ImageError, decode_image
+
+
+def png_header_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims a huge size: a decompression bomb's calling card."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def test_good_jpeg_decodes_to_rgb(fer_faces):
+    image = decode_image(fer_faces["happy"][0])
+    assert image.shape == (48, 48, 3) and image.dtype == np.uint8
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"", "empty"),
+        (b"this is a text file, renamed to .jpg\n" * 20, "unsupported format"),
+        (png_header_claiming(100_000, 100_000), "limit"),
+        (b"\x00\x00\x00\x18ftypheic" + b"\x00" * 200, "HEIC"),
+    ],
+    ids=["empty", "text-renamed", "bomb-header", "heic"],
+)
+def test_unusable_files_get_a_clear_message(data, message):
+    started = time.monotonic()
+    with pytest.raises(ImageError, match=message):
+        decode_image(data)
+    assert time.monotonic() - started < 3
+
+
+def test_truncated_jpeg_is_refused_or_decoded_never_crashes(fer_faces):
+    photo = encode(portrait(fer_faces["sad"][0]))
+    for cut in (len(photo) // 2, 200, 20):
+        try:
+            image = decode_image(photo[:cut])
+        except ImageError as error:
+            assert str(error)
+        else:
+            assert image.ndim == 3
+
+
+@pytest.mark.parametrize(
+    "mode, fmt",
+    [("I;16", "PNG"), ("RGBA", "PNG"), ("CMYK", "JPEG"), ("RGB", "WEBP"), ("P", "GIF"), ("1", "PNG"), ("L", "BMP")],
+)
+def test_odd_formats_and_modes_decode(fer_faces, mode, fmt):
+    base = Image.fromarray(portrait(fer_faces["happy"][0]))
+    if mode == "I;16":
+        converted = Image.fromarray((np.asarray(base.convert("L"), dtype=np.uint16) * 257))
+    else:
+        converted = base.convert(mode)
+    buffer = io.BytesIO()
+    converted.save(buffer, format=fmt)
+    image = decode_image(buffer.getvalue())
+    assert image.shape == (480, 640, 3)
+    if mode == "I;16":  # 16-bit values are scaled, not clipped to white
+        assert 60 < image.mean() < 200
+
+
+def test_animated_gif_uses_first_frame():
+    frames = [Image.new("L", (64, 64), value) for value in (10, 250)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:])
+    assert decode_image(buffer.getvalue()).mean() < 50
+
+
+def test_exif_orientation_is_applied():
+    upright = np.zeros((40, 80, 3), np.uint8)
+    upright[:, :40] = 255  # left half white
+    image = Image.fromarray(upright)
+    exif = image.getexif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", exif=exif)
+    decoded = decode_image(buffer.getvalue())
+    assert decoded.shape[:2] == (80, 40)  # shown portrait, as a phone shows it
+
+
+def test_huge_photo_is_downscaled_quickly(fer_faces):
+    import cv2
+
+    photo = encode(cv2.resize(portrait(fer_faces["happy"][0]), (8000, 6000)), quality=90)
+    started = time.monotonic()
+    image = decode_image(photo)
+    assert max(image.shape) <= MAX_SIDE
+    assert time.monotonic() - started < 3
+
+
+def test_one_pixel_image_decodes():
+    assert decode_image(encode(np.zeros((1, 1, 3), np.uint8), "PNG")).shape == (1, 1, 3)

@@ -1,0 +1,89 @@
+"""Training writes a complete run folder, can be cancelled and resumed, and never leaves a half-written model."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from core.data import load_dataset
+from core.models import build_model
+from core.runs import METADATA_FILE, MODEL_FILE, ModelError, active_model_dir, list_runs, load_model, set_active
+from core.training import Cancelled, recipe, train
+
+
+@pytest.fixture(scope="module")
+def sample(sample_zip, tmp_path_factory):
+    return load_dataset(sample_zip, cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+def test_seed_architecture_is_the_student_model():
+    model = build_model("seed", 5)
+    kinds = [layer.__class__.__name__ for layer in model.layers]
+    assert kinds == ["InputLayer", "Rescaling"] + ["Conv2D", "MaxPooling2D", "Dropout"] * 3 + ["Flatten"] + ["Dense", "Dropout"] * 3 + ["Dense"]
+    dense = [layer.units for layer in model.layers if layer.__class__.__name__ == "Dense"]
+    assert dense == [64, 128, 256, 5]
+
+
+def test_a_run_writes_model_metadata_and_history(sample, tmp_path):
+    progress = []
+    config = recipe("seed", epochs=2, batch_size=32)
+    metadata = train(config, sample, tmp_path, on_progress=progress.append)
+    assert metadata["status"] == "finished"
+    saved = json.loads((tmp_path / METADATA_FILE).read_text())
+    assert saved["classes"] == ["angry", "fear", "happy", "sad", "surprise"]
+    assert saved["architecture"] == "seed" and saved["input_size"] == 48
+    assert saved["dataset"]["fingerprint"] == sample.fingerprint
+    assert 0 <= saved["metrics"]["validation"]["accuracy"] <= 1
+    assert (tmp_path / "history.csv").read_text().count("\n") == 3
+    epochs = [p for p in progress if p.batch is None]
+    assert [p.epoch for p in epochs] == [1, 2] and "val_accuracy" in epochs[-1].logs
+    assert any(p.batch is not None and p.eta_s >= 0 for p in progress)
+    loaded = load_model(tmp_path)
+    assert loaded.classes == tuple(saved["classes"])
+
+
+def test_cancel_stops_between_batches_and_keeps_nothing_half_written(sample, tmp_path):
+    calls = []
+    metadata = train(recipe("vgg", epochs=3, batch_size=16), sample, tmp_path,
+                     should_stop=lambda: calls.append(1) or len(calls) > 3)
+    assert metadata["status"] == "cancelled" and metadata["epochs_trained"] == 0
+    assert not (tmp_path / MODEL_FILE).exists()
+    assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
+
+
+def test_resume_continues_from_the_checkpoint(sample, tmp_path):
+    train(recipe("seed", epochs=1, batch_size=32), sample, tmp_path)
+    metadata = train(recipe("seed", epochs=2, batch_size=32), sample, tmp_path, resume=True)
+    assert metadata["epochs_trained"] == 2
+
+
+def test_damaged_models_are_refused_and_the_active_model_stays(sample, tmp_path, monkeypatch):
+    train(recipe("seed", epochs=1, batch_size=32), sample, tmp_path / "good")
+    set_active(tmp_path / "good", runs_dir=tmp_path)
+    assert active_model_dir(tmp_path) == tmp_path / "good"
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / METADATA_FILE).write_text((tmp_path / "good" / METADATA_FILE).read_text())
+    (broken / MODEL_FILE).write_bytes((tmp_path / "good" / MODEL_FILE).read_bytes()[:5000])  # truncated
+    with pytest.raises(ModelError, match="damaged"):
+        set_active(broken, runs_dir=tmp_path)
+    assert active_model_dir(tmp_path) == tmp_path / "good"
+
+    mismatch = tmp_path / "mismatch"
+    mismatch.mkdir()
+    (mismatch / MODEL_FILE).write_bytes((tmp_path / "good" / MODEL_FILE).read_bytes())
+    meta = json.loads((tmp_path / "good" / METADATA_FILE).read_text())
+    (mismatch / METADATA_FILE).write_text(json.dumps({**meta, "classes": list(meta["classes"]) + ["neutral"]}))
+    with pytest.raises(ModelError, match="outputs 5 scores"):
+        load_model(mismatch)
+    (mismatch / METADATA_FILE).unlink()
+    with pytest.raises(ModelError, match="metadata"):
+        load_model(mismatch)
+    assert sorted(run["name"] for run in list_runs(tmp_path)) == ["broken", "good"]  # listed; loading it is refused
