@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from core.emotions import EMOTIONS, canonical_emotion
-from core.faces import INPUT_SIZE, find_faces, whole_image_face
+from core.faces import INPUT_SIZE, MIN_FACE_SIDE, find_faces, whole_image_face
 from core.images import ImageError, decode_image, to_gray
 from core.paths import CACHE_DIR, data_roots
 
@@ -267,6 +267,9 @@ def _read_image_member(name: str, read: Callable[[], bytes], add, report: BuildR
         gray = to_gray(decode_image(read()))
     except (ImageError, OSError):
         report.skipped["unreadable or corrupt image"] += 1
+        return
+    if min(gray.shape) < MIN_FACE_SIDE:
+        report.skipped[f"image smaller than {MIN_FACE_SIDE} pixels"] += 1
         return
     add(split, emotion, _face_of(gray, report))
 

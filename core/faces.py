@@ -18,6 +18,7 @@ INPUT_SIZE = 48  # FER2013's face crops are 48x48 grayscale: the input of every 
 DETECTION_SIDE = 640  # photos are searched at this size: fast, and faces stay findable
 FACE_MARGIN = 0.03  # FER2013's crops are ~5% wider than the Haar box around the same face
 MIN_FACE_FRACTION = 0.06  # ignore "faces" smaller than this share of the photo's shorter side
+MIN_FACE_SIDE = 16  # below this there is no face to read
 SMALL_IMAGE_SIDE = 64  # an image this small (longest side, pixels) is already a face crop, as in FER2013
 
 

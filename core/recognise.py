@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.faces import Box, find_faces
-from core.images import decode_image, to_gray
+from core.faces import INPUT_SIZE, MIN_FACE_SIDE, Box, find_faces
+from core.images import ImageError, decode_image, to_gray
 from core.runs import LoadedModel
 
 MAX_FACES = 20  # a crowd photo is answered for its 20 largest faces
@@ -36,7 +36,9 @@ class Classifier:
             original, mirrored = tf.split(both, 2, axis=0)
             return (original + mirrored) / 2
 
-        self._forward = tf.function(forward, reduce_retracing=True)
+        # One trace for every batch size: a crowd photo must not pay for a new graph.
+        face_batch = tf.TensorSpec([None, INPUT_SIZE, INPUT_SIZE, 1], tf.float32)
+        self._forward = tf.function(forward, input_signature=[face_batch])
 
     def probabilities(self, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """(N, 48, 48) uint8 faces -> (N, classes) probabilities."""
@@ -88,6 +90,9 @@ def recognise(classifier: Classifier, photo: bytes | np.ndarray, whole_image: bo
     Raises core.images.ImageError for a photo that cannot be decoded.
     """
     image = decode_image(photo) if isinstance(photo, (bytes, bytearray)) else photo
+    if min(image.shape[:2]) < MIN_FACE_SIDE:
+        height, width = image.shape[:2]
+        raise ImageError(f"the image is {width}x{height} pixels: too small to hold a face (at least {MIN_FACE_SIDE} a side)")
     found = find_faces(to_gray(image), whole_image)
     kept = found[:MAX_FACES]
     probabilities = classifier.probabilities(np.stack([face for _, face in kept])) if kept else []

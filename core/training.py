@@ -352,7 +352,7 @@ def _final_metrics(run_dir, metadata, dataset, emotions, val_images, val_labels)
     save_model(best, run_dir / MODEL_FILE)  # without the optimizer's state: half the size, all the model
     classifier = Classifier(LoadedModel(best, metadata, run_dir))
     metrics = {"validation": _brief(summary(classifier.probabilities(val_images), val_labels, emotions))}
-    if dataset.evaluation_split() == "test":
+    if dataset.evaluation_split() == "test" and "train" in dataset.images:  # only a held-out test/ counts
         test_images, test_labels = dataset.select("test", emotions)
         metrics["test"] = _brief(summary(classifier.probabilities(test_images), test_labels, emotions))
     return metrics

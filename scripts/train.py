@@ -71,6 +71,9 @@ def main() -> int:
     except KeyboardInterrupt:
         print(f"\nstopped; the best epoch so far is in {run_dir} (continue with --resume {run_dir})", file=sys.stderr)
         return 130
+    except OSError as error:  # a full disk, a vanished folder: the last good save stays in place
+        print(f"error: could not write the run ({error}); the last completed save in {run_dir} is intact", file=sys.stderr)
+        return 1
     if args.activate and metadata.get("metrics"):
         set_active(run_dir)
     print(json.dumps({"run": str(run_dir), "status": metadata["status"], "metrics": metadata.get("metrics")}, indent=2))

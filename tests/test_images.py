@@ -103,5 +103,10 @@ def test_huge_photo_is_downscaled_quickly(fer_faces):
     assert time.monotonic() - started < 3
 
 
-def test_one_pixel_image_decodes():
-    assert decode_image(encode(np.zeros((1, 1, 3), np.uint8), "PNG")).shape == (1, 1, 3)
+def test_one_pixel_image_decodes_but_is_no_face():
+    from core.recognise import recognise
+
+    photo = encode(np.zeros((1, 1, 3), np.uint8), "PNG")
+    assert decode_image(photo).shape == (1, 1, 3)
+    with pytest.raises(ImageError, match="too small"):
+        recognise(None, photo)  # refused before any model is needed

@@ -1,0 +1,205 @@
+"""Shared pieces of the Streamlit pages: page set-up, cached loaders, small display helpers.
+
+Every real operation lives in `core`; this module only decides what is cached and
+how results look. (It sits at the repository root, not in pages/, because Streamlit
+turns every .py file in pages/ into a page.)
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
+
+from core.data import Dataset, load_dataset
+from core.evaluation import Evaluation, evaluate
+from core.paths import SAMPLES_DIR, SEED_MODEL_DIR, SHIPPED_MODEL_DIR, VOICES_DIR
+from core.recognise import Classifier, FaceResult, Recognition, load_classifier, recognise
+from core.runs import MODEL_FILE, active_model_dir, list_runs, read_metadata
+from core.voices import VoiceBank, load_voice_bank
+
+SAMPLE_ZIP = SAMPLES_DIR / "fer2013-sample.zip"
+PAGES = (  # (file, label, icon): the sidebar's navigation, in reading order
+    ("streamlit_app.py", "Home", ":material/home:"),
+    ("pages/1_Train.py", "Train", ":material/model_training:"),
+    ("pages/2_Evaluate.py", "Evaluate", ":material/analytics:"),
+    ("pages/3_Try_It.py", "Try it", ":material/photo_camera:"),
+)
+# Material icons ship with Streamlit, so they look the same in every browser (emoji need a colour
+# emoji font, which many Linux machines lack). Use them in Markdown text: f"{ICON['sad']} sad".
+ICON = {emotion: f":material/{name}:" for emotion, name in {
+    "angry": "sentiment_frustrated", "disgust": "sick", "fear": "sentiment_worried", "happy": "sentiment_very_satisfied",
+    "sad": "sentiment_sad", "surprise": "sentiment_excited", "neutral": "sentiment_neutral"}.items()}
+
+
+def page_setup(title: str, icon: str) -> None:
+    """Page config plus the sidebar's navigation (named "Home", not after the file)."""
+    st.set_page_config(page_title=f"{title} · emovoice", page_icon=icon, layout="wide")
+    with st.sidebar:
+        for page, label, page_icon in PAGES:
+            try:
+                st.page_link(page, label=label, icon=page_icon)
+            except StreamlitPageNotFoundError:
+                # This page is running as its own entrypoint (`streamlit run pages/3_Try_It.py`,
+                # AppTest.from_file on a page): the other pages are not registered, so no navigation.
+                return
+
+
+# -- cached loaders ------------------------------------------------------------------------------
+# Each public loader computes a cheap stamp (mtime, size) of what it reads and passes it to a
+# cached function as an argument: a new model or dataset on disk means a new cache key, so the
+# dashboard never serves a stale one, and an unchanged one is never loaded twice.
+
+
+def file_stamp(path: Path) -> tuple[int, int]:
+    """(mtime_ns, size) of a file, or of a folder and its direct entries; (0, 0) if missing."""
+    try:
+        entries = [path, *path.iterdir()] if path.is_dir() else [path]
+        stats = [entry.stat() for entry in entries]
+    except OSError:
+        return (0, 0)
+    return max(s.st_mtime_ns for s in stats), sum(s.st_size for s in stats)
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
+def _classifier(model_dir: str, model_stamp: tuple[int, int]) -> Classifier:
+    return load_classifier(Path(model_dir))
+
+
+def classifier_for(model_dir: Path) -> Classifier:
+    """The model in `model_dir`, loaded once per version of its model.keras."""
+    return _classifier(str(model_dir), file_stamp(Path(model_dir) / MODEL_FILE))
+
+
+@st.cache_resource(show_spinner="Reading the voice bank…")
+def _voice_bank(folder: str, folder_stamp: tuple[int, int]) -> VoiceBank:
+    return load_voice_bank(folder)
+
+
+def voice_bank(folder: Path = VOICES_DIR) -> VoiceBank:
+    return _voice_bank(str(folder), _tree_stamp(folder))
+
+
+def _tree_stamp(folder: Path) -> tuple[int, int]:
+    # Voice clips sit one folder deep (voices/happy/x.mp3), so the emotion folders' stamps suffice.
+    stamps = [file_stamp(folder)] + [file_stamp(sub) for sub in sorted(folder.glob("*")) if sub.is_dir()]
+    return max(s[0] for s in stamps), sum(s[1] for s in stamps)
+
+
+@st.cache_resource(show_spinner="Reading the dataset (the first time takes a while for a full FER2013)…", max_entries=2)
+def _dataset(path: str, stamp: tuple[int, int]) -> Dataset:
+    # cache_resource, not cache_data: a dataset is tens of MB of arrays, shared read-only, never copied.
+    return load_dataset(path)
+
+
+def dataset_at(path: Path) -> Dataset:
+    return _dataset(str(path), file_stamp(Path(path)))
+
+
+@st.cache_data(show_spinner="Scoring the model on the test set…", max_entries=8)
+def _evaluation(model_dir: str, model_stamp: tuple[int, int], data_fingerprint: str, _dataset: Dataset) -> Evaluation:
+    # `_dataset` is left out of the cache key (leading underscore); its fingerprint stands in for it.
+    return evaluate(_classifier(model_dir, model_stamp), _dataset)
+
+
+def evaluation_of(model_dir: Path, dataset: Dataset) -> Evaluation:
+    """The model's scores on the dataset, computed once per (model version, dataset content)."""
+    return _evaluation(str(model_dir), file_stamp(Path(model_dir) / MODEL_FILE), dataset.fingerprint, dataset)
+
+
+@st.cache_data(show_spinner="Looking for faces…", max_entries=8)
+def _recognition(photo: bytes, whole_image: bool, model_dir: str, model_stamp: tuple[int, int]) -> Recognition:
+    # Streamlit hashes the photo's bytes: the same photo is never recognised twice.
+    # An ImageError is raised, not cached, so a bad photo costs only a quick re-decode.
+    return recognise(_classifier(model_dir, model_stamp), photo, whole_image=whole_image)
+
+
+def recognition_of(photo: bytes, whole_image: bool, model_dir: Path) -> Recognition:
+    return _recognition(photo, whole_image, str(model_dir), file_stamp(Path(model_dir) / MODEL_FILE))
+
+
+# -- models --------------------------------------------------------------------------------------
+
+
+def model_choices() -> dict[str, Path]:
+    """Every model that can be evaluated, label -> folder: shipped, seed (if present), then runs."""
+    active = active_model_dir().resolve()
+    choices = {"Shipped model (models/emovoice-vgg)": SHIPPED_MODEL_DIR}
+    if (SEED_MODEL_DIR / MODEL_FILE).is_file():
+        choices["Seed model (models/seed)"] = SEED_MODEL_DIR
+    for run in list_runs():
+        choices[f"Run {run['name']} ({run['architecture']}, {len(run['classes'])} emotions)"] = Path(run["path"])
+    return {(f"{label} · active" if path.resolve() == active else label): path for label, path in choices.items()}
+
+
+def test_metrics(metadata: dict) -> dict:
+    """A model's scores on its dataset's test split ({} when it had none)."""
+    return (metadata.get("metrics") or {}).get("test") or {}
+
+
+def model_facts(metadata: dict) -> dict[str, str]:
+    """What a person wants to know about a model, as short display strings."""
+    test = test_metrics(metadata)
+    return {
+        "Architecture": metadata.get("architecture", "?"),
+        "Emotions": ", ".join(metadata.get("classes", [])),
+        "Test accuracy": percent(test.get("accuracy")) + (f" on {test['n']} faces" if test.get("n") else ""),
+        "5-emotion accuracy": percent(test.get("accuracy_5class")),
+        "Trained": metadata.get("created", "?").replace("T", " ")[:16],
+        "Training data": Path(str((metadata.get("dataset") or {}).get("source", "?"))).name,
+    }
+
+
+def active_metadata() -> tuple[Path, dict | None]:
+    folder = active_model_dir()
+    try:
+        return folder, read_metadata(folder)
+    except Exception:  # ModelError: a missing or damaged model is reported by the caller
+        return folder, None
+
+
+# -- formatting and drawing ----------------------------------------------------------------------
+
+
+def percent(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1%}"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    seconds = int(seconds)
+    return time.strftime("%H:%M:%S" if seconds >= 3600 else "%M:%S", time.gmtime(seconds))
+
+
+def faces_drawn(image: np.ndarray, faces: list[FaceResult], min_side: int = 360) -> np.ndarray:
+    """A copy of the photo with a numbered box and label on each face, sized to stay legible.
+
+    Tiny photos (a 48x48 FER crop) are enlarged first so that the label fits; lines and
+    text scale with the photo, so a 4000-pixel portrait gets as readable a box as a thumbnail.
+    """
+    scale = max(1.0, min_side / min(image.shape[:2]))
+    canvas = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST) if scale > 1 else image.copy()
+    canvas = np.ascontiguousarray(canvas)
+    side = min(canvas.shape[:2])
+    thickness = max(2, round(side / 250))
+    font_scale = max(0.5, side / 600)
+    for number, face in enumerate(faces, 1):
+        x, y, w, h = (round(v * scale) for v in face.box.as_list())
+        colour = (255, 80, 80) if number == 1 else (80, 180, 255)  # the face that picks the voice stands out
+        x0, y0 = max(0, x), max(0, y)
+        x1, y1 = min(canvas.shape[1] - 1, x + w), min(canvas.shape[0] - 1, y + h)
+        cv2.rectangle(canvas, (x0, y0), (x1, y1), colour, thickness)
+        label = f"{number} {face.emotion} {face.probabilities[face.emotion]:.0%}"
+        (text_w, text_h), baseline = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
+        # Above the box when there is room, else inside its top edge.
+        top = y0 - text_h - baseline - thickness if y0 - text_h - baseline - thickness >= 0 else y0
+        cv2.rectangle(canvas, (x0, top), (min(canvas.shape[1] - 1, x0 + text_w + 2 * thickness),
+                                          top + text_h + baseline + thickness), colour, cv2.FILLED)
+        cv2.putText(canvas, label, (x0 + thickness, top + text_h + thickness // 2), cv2.FONT_HERSHEY_SIMPLEX,
+                    font_scale, (255, 255, 255), max(1, thickness // 2), cv2.LINE_AA)
+    return canvas

@@ -1,0 +1,106 @@
+"""Try it: a face in, its emotion out, and a voice with the same emotion."""
+
+import hashlib
+import random
+
+import streamlit as st
+
+import dashboard
+from core.images import ImageError
+from core.recognise import FaceResult
+from core.runs import ModelError, active_model_dir
+from core.voices import NoVoiceError, VoiceBank, choose_voice
+
+dashboard.page_setup("Try it", ":material/photo_camera:")
+
+
+def draw_voice(bank: VoiceBank, emotion: str, photo_key: str) -> None:
+    """Pick a clip of `emotion` other than the one playing, and remember it for this photo."""
+    playing = st.session_state.get("voice")
+    previous = playing["clip"] if playing and playing["emotion"] == emotion else None
+    try:
+        clip = choose_voice(bank, emotion, random.Random(), previous=previous)
+    except NoVoiceError as error:
+        st.session_state.voice = {"photo": photo_key, "emotion": emotion, "clip": None, "error": str(error)}
+        return
+    st.session_state.voice = {"photo": photo_key, "emotion": emotion, "clip": clip, "error": None}
+
+
+def show_probabilities(faces: list[FaceResult]) -> None:
+    """Each face's emotion probabilities as bars, likeliest first; the face that picks the voice open."""
+    for number, face in enumerate(faces, 1):
+        emotion = face.emotion
+        with st.expander(f"Face {number}: {dashboard.ICON[emotion]} {emotion} ({face.probabilities[emotion]:.0%})",
+                         expanded=number == 1):
+            for name, probability in sorted(face.probabilities.items(), key=lambda item: -item[1]):
+                st.progress(probability, text=f"{name} {probability:.0%}")
+
+
+st.title(":material/photo_camera: Try it")
+st.caption("Take a snapshot or upload a photo: emovoice finds each face, names its emotion, "
+           "and plays a voice with the emotion of the most prominent one.")
+
+# -- the photo -------------------------------------------------------------------------------------
+# Photo on the left, answer on the right: with the webcam's large preview the answer stays in view.
+photo_column, answer_column = st.columns([2, 3], gap="large")
+with photo_column:
+    source = st.segmented_control("Photo from", ["Upload a photo", "Webcam"], default="Upload a photo", required=True,
+                                  key="photo_source")
+    if source == "Webcam":  # the camera is only switched on when asked for
+        photo = st.camera_input("Look at the camera and take a snapshot", key="camera")
+    else:
+        photo = st.file_uploader("A photo with one or more faces", type=["jpg", "jpeg", "png", "webp", "bmp", "gif"],
+                                 key="upload")
+    whole_image = st.checkbox("The whole image is the face", key="whole_image",
+                              help="For a photo already cropped to one face, like FER2013's 48x48 faces: skip face detection.")
+if photo is None:
+    answer_column.info("No photo yet.", icon=":material/photo:")
+    st.stop()
+
+photo_bytes = photo.getvalue()
+model_dir = active_model_dir()
+try:
+    recognition = dashboard.recognition_of(photo_bytes, whole_image, model_dir)
+except ImageError as error:  # a corrupt, empty, huge or unsupported file: say which, never a traceback
+    answer_column.error(f"That photo cannot be used: {error}.", icon=":material/broken_image:")
+    st.stop()
+except ModelError as error:
+    answer_column.error(f"The active model cannot be loaded: {error}")
+    st.stop()
+
+
+with answer_column:
+    if message := recognition.message():
+        st.warning(message.capitalize(), icon=":material/warning:")
+    if recognition.main_face is None:
+        st.image(recognition.image, caption="No face found in this photo", width=360)
+        st.stop()
+
+    # -- the answer: emotion and voice ---------------------------------------------------------------
+    main_emotion = recognition.main_face.emotion
+    photo_key = f"{hashlib.sha256(photo_bytes).hexdigest()}:{whole_image}:{model_dir}"
+    bank = dashboard.voice_bank()
+    voice = st.session_state.get("voice")
+    if voice is None or voice["photo"] != photo_key:  # a new photo: a new voice, played at once
+        draw_voice(bank, main_emotion, photo_key)
+        voice = st.session_state.voice
+
+    st.subheader(f"{dashboard.ICON[main_emotion]} Most prominent face: {main_emotion} "
+                 f"({recognition.main_face.probabilities[main_emotion]:.0%})")
+    clip = voice["clip"]
+    if clip is None:
+        st.warning(voice["error"])
+    else:
+        st.audio(str(clip.path), format=clip.mime_type, autoplay=True)
+    about_column, another_column = st.columns([2, 1], vertical_alignment="center")
+    if clip is not None:
+        about_column.caption(f":material/volume_up: A **{clip.emotion}** voice · {clip.speaker or 'unknown speaker'}"
+                             + (f" · “{clip.text}”" if clip.text else ""))
+    another_column.button("Another voice", icon=":material/shuffle:", on_click=draw_voice, key="another_voice",
+                          args=(bank, main_emotion, photo_key), disabled=bank.count(main_emotion) < 2,
+                          width="stretch")
+    st.image(dashboard.faces_drawn(recognition.image, recognition.faces), width="stretch",
+             caption=f"{len(recognition.faces)} face(s); the red box picks the voice")
+
+with photo_column:  # under the photo input, beside the annotated photo
+    show_probabilities(recognition.faces)

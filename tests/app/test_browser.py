@@ -1,0 +1,190 @@
+"""End to end in Chromium: a real `streamlit run` server, a photo upload and a (fake) webcam.
+
+Screenshots of every page go to the test's output folder (test-results/); with
+EMOVOICE_UPDATE_SCREENSHOTS=1 they are also copied to docs/screenshots/ for the README:
+
+    EMOVOICE_UPDATE_SCREENSHOTS=1 python -m pytest tests/app -m browser
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from core.emotions import EMOTIONS
+from photos import PROJECT_ROOT, encode, fer_face_array, portrait
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots"
+RESULT = re.compile(rf"Most prominent face: ({'|'.join(EMOTIONS)}) \(\d+%\)")
+SLOW = 90_000  # ms: the first photo loads TensorFlow and the model in the server, on 2 busy cores
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}"),
+]
+
+
+# -- the server and the browser -----------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server_url(scratch_folder):
+    """`streamlit run streamlit_app.py` on a free port (runs and caches in the tests' scratch folder)."""
+    port = free_port()
+    log = open(scratch_folder / "streamlit.log", "wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"],
+        cwd=PROJECT_ROOT, env={**os.environ}, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
+                if answer.read() == b"ok":
+                    break
+        except OSError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            pytest.fail(f"streamlit did not start:\n{(scratch_folder / 'streamlit.log').read_text()[-3000:]}")
+        time.sleep(0.5)
+    yield url
+    server.terminate()
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.kill()
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def face_photo(scratch_folder, fer_face_jpeg) -> Path:
+    """A FER2013 face enlarged into a 640x480 photo."""
+    path = scratch_folder / "face.png"
+    path.write_bytes(encode(portrait(fer_face_array(fer_face_jpeg), [(200, 120)]), "PNG"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def fake_webcam(scratch_folder, face_photo) -> Path:
+    """The same photo as a short Y4M video, which Chromium's fake camera plays in a loop."""
+    video = scratch_folder / "face.y4m"
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is needed to make the fake webcam video")
+    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-loop", "1", "-i", str(face_photo), "-t", "1", "-r", "10",
+                    "-pix_fmt", "yuv420p", "-vf", "scale=640:480", str(video)], check=True)
+    return video
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args, fake_webcam):
+    # Debian's Chromium, quiet, with a fake camera that shows the face video and needs no permission click.
+    return {
+        **browser_type_launch_args,
+        "executable_path": str(CHROMIUM),
+        "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--use-fake-ui-for-media-stream",
+                 "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={fake_webcam}"],
+    }
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    return {**browser_context_args, "viewport": {"width": 1280, "height": 900}, "permissions": ["camera"]}
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+def open_page(page, url: str) -> None:
+    page.goto(url)
+    page.get_by_role("heading").first.wait_for(timeout=SLOW)
+    settle(page)
+
+
+def settle(page) -> None:
+    """Wait until the script has finished running (the "Running..." indicator is gone)."""
+    page.wait_for_timeout(300)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=SLOW)
+
+
+def screenshot(page, output_path, name: str) -> Path:
+    settle(page)
+    path = Path(output_path) / f"{name}.png"
+    # Streamlit scrolls inside its main section, not the document, so full_page=True would stop at the
+    # fold: grow the window to the content's height instead, then put it back.
+    viewport = page.viewport_size
+    height = page.evaluate("() => document.querySelector('[data-testid=stMain]').scrollHeight")
+    page.set_viewport_size({"width": viewport["width"], "height": min(max(height, viewport["height"]), 6000)})
+    page.wait_for_timeout(800)  # charts and images re-layout to the new size
+    page.screenshot(path=str(path))
+    page.set_viewport_size(viewport)
+    if os.environ.get("EMOVOICE_UPDATE_SCREENSHOTS"):
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, SCREENSHOTS / path.name)
+    return path
+
+
+def expect_result(page) -> None:
+    """The emotion of the main face is named, and its voice is on the page."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_text(RESULT)).to_be_visible(timeout=SLOW)
+    expect(page.locator("audio")).to_have_count(1)
+    expect(page.get_by_text(re.compile(r"A \w+ voice"))).to_be_visible()
+
+
+# -- tests ----------------------------------------------------------------------------------------
+
+
+def test_upload_a_photo_and_hear_a_voice(page, server_url, face_photo, output_path):
+    open_page(page, f"{server_url}/Try_It")
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(face_photo))
+    expect_result(page)
+    screenshot(page, output_path, "try_it")
+
+
+def test_take_a_webcam_snapshot_and_hear_a_voice(page, server_url, output_path):
+    open_page(page, f"{server_url}/Try_It")
+    page.get_by_role("radio", name="Webcam").click()
+    take_photo = page.get_by_role("button", name="Take Photo")
+    take_photo.wait_for(timeout=SLOW)
+    page.wait_for_timeout(1500)  # let the fake camera deliver frames
+    take_photo.click()
+    expect_result(page)
+    screenshot(page, output_path, "try_it_webcam")
+
+
+def test_every_page_renders(page, server_url, output_path):
+    from playwright.sync_api import expect
+
+    open_page(page, server_url)
+    expect(page.get_by_role("heading", name="Voice bank")).to_be_visible()
+    screenshot(page, output_path, "home")
+
+    open_page(page, f"{server_url}/Train")
+    expect(page.get_by_role("button", name="Train")).to_be_visible()
+    screenshot(page, output_path, "train")
+
+    open_page(page, f"{server_url}/Evaluate")
+    expect(page.get_by_role("heading", name="Misclassified faces")).to_be_visible(timeout=SLOW)
+    screenshot(page, output_path, "evaluate")

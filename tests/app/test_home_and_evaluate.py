@@ -1,0 +1,45 @@
+"""Home and Evaluate: the active model, the voice bank, and a model's scores on real FER2013 faces."""
+
+from __future__ import annotations
+
+from core.emotions import EMOTIONS
+
+
+def test_home_shows_the_active_model_the_voice_bank_and_the_way_in(open_page):
+    app = open_page("streamlit_app.py")
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert metrics["Architecture"] == "vgg" and metrics["Emotions"] == "7"
+    assert metrics["Test accuracy"].endswith("%")
+    [voices] = app.dataframe
+    assert len(voices.value) == len(EMOTIONS) and (voices.value["clips"] > 0).all()
+    links = {link.proto.page for link in app.get("page_link")}
+    assert {"Train", "Evaluate", "Try_It"} <= links  # the URL paths of pages/1_Train.py etc.
+
+
+def test_evaluate_scores_the_shipped_model_on_the_bundled_sample(open_page):
+    app = open_page("pages/2_Evaluate.py")
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert metrics["Faces scored"] == "140"  # 20 per emotion
+    assert metrics["Accuracy, 7 emotions"].endswith("%")
+    assert metrics["Accuracy on the seed's 5 emotions"].endswith("%")
+    tables = [frame.value for frame in app.dataframe]
+    assert [list(t.index) for t in tables] == [list(EMOTIONS), ["angry", "fear", "happy", "sad", "surprise"]]
+    assert list(tables[0].columns) == ["precision", "recall", "f1", "support"]
+    assert tables[0]["support"].sum() == 140
+    mistakes = [caption for image in app.image for caption in image.captions if "→" in caption]
+    wrong = int(round(140 * (1 - float(metrics["Accuracy, 7 emotions"].rstrip("%")) / 100)))
+    assert len(mistakes) == min(24, wrong)  # the grid of misclassified faces: "true → predicted (p%)"
+
+    app.toggle(key="normalised").set_value(False).run()  # counts instead of shares
+    assert not app.exception
+
+
+def test_evaluate_refuses_paths_outside_the_data_folders(open_page):
+    app = open_page("pages/2_Evaluate.py")
+    app.segmented_control(key="data_kind").set_value("Path on the server").run()
+    assert app.info  # asks for a path
+    app.text_input(key="data_path").input("../../etc/passwd").run()
+    assert "outside the dataset folders" in app.error[0].value
+    app.text_input(key="data_path").input("missing.zip").run()
+    assert "does not exist" in app.error[0].value
+    assert not app.exception

@@ -1,0 +1,101 @@
+"""Try it: photo in, emotion and voice out; every bad photo answered with a one-line message."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from photos import encode, fer_face_array, portrait
+from core.emotions import EMOTIONS
+
+PAGE = "pages/3_Try_It.py"
+
+
+def upload(app, name: str, data: bytes, mime: str = "image/jpeg"):
+    app.file_uploader(key="upload").set_value((name, data, mime))
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def main_emotion(app) -> str:
+    """The emotion the page names for the most prominent face."""
+    [heading] = [h.value for h in app.subheader if "Most prominent face" in h.value]
+    return next(emotion for emotion in EMOTIONS if f": {emotion} (" in heading)
+
+
+def playing(app) -> str:
+    [audio] = app.get("audio")
+    assert audio.proto.autoplay
+    return audio.proto.url
+
+
+def test_a_fer_face_gets_an_emotion_and_a_voice_of_that_emotion(open_page, fer_face_jpeg):
+    app = upload(open_page(PAGE), "face.jpg", fer_face_jpeg)
+    emotion = main_emotion(app)
+    assert playing(app)
+    assert any(f"A **{emotion}** voice" in caption.value for caption in app.caption)
+    assert not app.error and not app.warning
+    assert len(app.get("progress")) == len(EMOTIONS)  # one bar per emotion for the one face
+
+
+def test_another_voice_plays_a_different_clip_of_the_same_emotion(open_page, fer_face_jpeg):
+    app = upload(open_page(PAGE), "face.jpg", fer_face_jpeg)
+    emotion, first = main_emotion(app), playing(app)
+    app.button(key="another_voice").click().run()
+    assert playing(app) != first
+    assert main_emotion(app) == emotion
+    assert any(f"A **{emotion}** voice" in caption.value for caption in app.caption)
+
+
+def test_a_portrait_and_a_group_photo_get_a_box_per_face(open_page, portrait_jpeg, two_faces_jpeg):
+    app = upload(open_page(PAGE), "portrait.jpg", portrait_jpeg)
+    assert main_emotion(app) and playing(app)
+    assert [e.label for e in app.expander][0].startswith("Face 1:")
+    assert len(app.expander) == 1
+
+    upload(app, "two.jpg", two_faces_jpeg)
+    assert [e.label[:7] for e in app.expander] == ["Face 1:", "Face 2:"]
+    assert playing(app)
+
+
+def test_no_face_warns_and_whole_image_option_answers_anyway(open_page, noise_png):
+    app = upload(open_page(PAGE), "noise.png", noise_png, "image/png")
+    assert any("No face found" in w.value for w in app.warning)
+    assert not app.get("audio")
+
+    app.checkbox(key="whole_image").check().run()
+    assert main_emotion(app) and playing(app)
+
+
+def test_corrupt_empty_and_oversized_files_get_a_message_then_a_good_photo_works(open_page, fer_face_jpeg):
+    app = open_page(PAGE)
+    for name, data, expected in [
+        ("corrupt.jpg", b"not an image", "unsupported format"),
+        ("truncated.jpg", fer_face_jpeg[: len(fer_face_jpeg) // 3], "damaged or truncated"),
+        ("huge.png", b"\x89PNG\r\n\x1a\n" + bytes(21 * 2**20), "the limit is 20 MB"),
+    ]:
+        upload(app, name, data)
+        [error] = app.error
+        assert expected in error.value, (name, error.value)
+        assert not app.get("audio")
+
+    upload(app, "face.jpg", fer_face_jpeg)
+    assert not app.error
+    assert main_emotion(app) and playing(app)
+
+
+def test_tiny_and_big_photos_work(open_page, fer_face_jpeg, portrait_jpeg):
+    app = upload(open_page(PAGE), "tiny.png", encode(np.full((6, 5, 3), 90, np.uint8), "PNG"))
+    assert main_emotion(app)  # a thumbnail is taken as one face
+
+    big = np.asarray(portrait(fer_face_array(fer_face_jpeg), [(200, 120)]).repeat(8, axis=0).repeat(8, axis=1))
+    upload(app, "big.jpg", encode(big))  # 5120x3840, downscaled by core before detection
+    assert main_emotion(app)
+
+
+def test_webcam_snapshot(open_page, portrait_jpeg):
+    app = open_page(PAGE)
+    app.segmented_control(key="photo_source").set_value("Webcam").run()
+    app.camera_input(key="camera").set_value(("snapshot.jpg", portrait_jpeg, "image/jpeg")).run()
+    assert not app.exception
+    assert main_emotion(app) and playing(app)

@@ -1,0 +1,106 @@
+"""Kills, full disks and races lose nothing that was saved, and leave nothing half-written to load."""
+
+from __future__ import annotations
+
+import errno
+import random
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from core.background import TrainingBusyError, current_training, start_training, wait_for
+from core.runs import MODEL_FILE, ModelError, list_runs, load_model, save_model, write_json
+from core.paths import SHIPPED_MODEL_DIR
+from core.training import recipe
+
+
+def test_sigkill_during_training_and_saves_never_breaks_a_model(sample_zip, tmp_path):
+    """Kill scripts/train.py at 10 random moments of its training (a save happens every epoch)."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    rng = random.Random(7)
+    for _ in range(10):
+        process = subprocess.Popen(
+            [sys.executable, "scripts/train.py", "--data", str(sample_zip), "--arch", "seed", "--epochs", "200",
+             "--batch-size", "16", "--runs-dir", str(runs), "--quiet"],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        before = set(runs.iterdir())
+        while process.poll() is None and not any((run / "state.json").exists() for run in set(runs.iterdir()) - before):
+            time.sleep(0.05)  # until the first epoch is saved: start-up has nothing to lose
+        time.sleep(rng.uniform(0, 4))
+        process.kill()
+        process.wait()
+        for run in runs.iterdir():
+            if (run / MODEL_FILE).exists():
+                load_model(run)  # whatever sits at model.keras is a whole model
+    assert all(load_model(run["path"]) for run in list_runs(runs))
+    assert load_model(SHIPPED_MODEL_DIR)
+    assert any((run / MODEL_FILE).exists() for run in runs.iterdir()), "no kill came late enough to save an epoch"
+    finished = subprocess.run(
+        [sys.executable, "scripts/train.py", "--data", str(sample_zip), "--arch", "seed", "--epochs", "1",
+         "--runs-dir", str(runs), "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-1000:]
+
+
+class FullDisk:
+    """A model whose save writes half a file and then finds the disk full."""
+
+    def save(self, path):
+        Path(path).write_bytes(b"PK\x03\x04 half a model")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_full_disk_during_save_keeps_the_previous_model(tmp_path):
+    target = tmp_path / "run" / MODEL_FILE
+    target.parent.mkdir()
+    target.write_bytes(b"the previous, complete model")
+    with pytest.raises(OSError, match="No space left"):
+        save_model(FullDisk(), target)
+    assert target.read_bytes() == b"the previous, complete model"
+    assert [p.name for p in target.parent.iterdir()] == [MODEL_FILE]
+
+
+def test_two_tabs_pressing_train_together_start_one_run(sample_zip, tmp_path):
+    outcomes = []
+    barrier = threading.Barrier(2)
+
+    def press_train():
+        barrier.wait()
+        try:
+            outcomes.append(start_training(recipe("seed", epochs=1, batch_size=32), str(sample_zip), tmp_path))
+        except TrainingBusyError as error:
+            outcomes.append(error)
+
+    threads = [threading.Thread(target=press_train) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    started = [o for o in outcomes if isinstance(o, Path)]
+    assert len(started) == 1 and isinstance(next(o for o in outcomes if not isinstance(o, Path)), TrainingBusyError)
+    assert current_training(tmp_path)["run_dir"] == started[0]
+    progress = wait_for(started[0], 240, tmp_path)
+    assert progress["status"] == "finished", progress
+    assert current_training(tmp_path) is None
+
+
+def test_killed_background_worker_frees_the_lock(sample_zip, tmp_path):
+    import os
+    import signal
+
+    run_dir = start_training(recipe("seed", epochs=100, batch_size=16), str(sample_zip), tmp_path)
+    running = current_training(tmp_path)
+    os.kill(running["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while current_training(tmp_path) is not None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert current_training(tmp_path) is None  # a new run may start
+    second = start_training(recipe("seed", epochs=1, batch_size=32), str(sample_zip), tmp_path)
+    assert second != run_dir
+    assert wait_for(second, 240, tmp_path)["status"] == "finished"
