@@ -169,7 +169,7 @@ def recall_figure(scores: Scores, title: str | None = None):
     for row, value in enumerate(scores.recall):
         axes.text(min(value + 0.01, 0.9), row, f"{value:.0%}", va="center", fontsize=9)
     axes.set_xlabel("recall")
-    axes.legend(loc="lower right")
+    axes.legend(loc="upper right", fontsize=8)
     axes.set_title(title or "Recall per emotion")
     figure.tight_layout()
     return figure

@@ -1,21 +1,39 @@
-"""Shared fixtures: a handful of real FER2013 faces and real voice clips, copied into tmp folders."""
+"""Shared fixtures: a handful of real FER2013 faces, and scratch folders for runs and caches."""
 
 from __future__ import annotations
 
-import io
 import os
+import shutil
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+# Before core is imported anywhere: runs and caches go to a throwaway folder, so the tests never
+# touch the real runs/ folder, the active-model choice or the user's dataset cache.
+SCRATCH = Path(tempfile.mkdtemp(prefix="emovoice-tests-"))
+os.environ["EMOVOICE_RUNS"] = str(SCRATCH / "runs")
+os.environ["EMOVOICE_CACHE"] = str(SCRATCH / "cache")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-SAMPLE_ZIP = ROOT / "samples" / "fer2013-sample.zip"
+from photos import SAMPLE_ZIP  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def scratch_folder():
+    yield SCRATCH
+    from core.background import cancel_training, current_training, wait_for
+
+    running = current_training()  # a failed test may leave a worker behind: stop it, then clean up
+    if running is not None:
+        cancel_training()
+        wait_for(running["run_dir"], timeout_s=60)
+    shutil.rmtree(SCRATCH, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -37,25 +55,3 @@ def fer_faces() -> dict[str, list[bytes]]:
 @pytest.fixture
 def cache_dir(tmp_path) -> Path:
     return tmp_path / "cache"
-
-
-def portrait(face_jpeg: bytes, size=(640, 480), face_side=240, offset=(0, 0)) -> np.ndarray:
-    """An RGB 'photo': a FER face enlarged and set in a larger grey frame (as a webcam shot frames a face)."""
-    import cv2
-
-    face = cv2.imdecode(np.frombuffer(face_jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
-    face = cv2.resize(face, (face_side, face_side), interpolation=cv2.INTER_CUBIC)
-    width, height = size
-    canvas = np.full((height, width), 120, np.uint8)
-    top = (height - face_side) // 2 + offset[1]
-    left = (width - face_side) // 2 + offset[0]
-    canvas[top : top + face_side, left : left + face_side] = face
-    return np.stack([canvas] * 3, axis=-1)
-
-
-def encode(image: np.ndarray, fmt: str = "JPEG", **params) -> bytes:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format=fmt, **params)
-    return buffer.getvalue()

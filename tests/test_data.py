@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import encode, portrait
+from photos import encode, portrait
 from core.data import DatasetError, load_dataset, resolve_data_path, save_upload
 from core.emotions import EMOTIONS, SEED_EMOTIONS
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from photos import PROJECT_ROOT as ROOT
 from core.background import TrainingBusyError, current_training, start_training, wait_for
 from core.runs import MODEL_FILE, ModelError, list_runs, load_model, save_model, write_json
 from core.paths import SHIPPED_MODEL_DIR

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import encode, portrait
+from photos import encode, portrait
 from core.images import MAX_SIDE, ImageError, decode_image
 
 

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import encode, portrait
+from photos import encode, portrait
 from core.faces import detect_faces
 from core.images import to_gray
 from core.recognise import MAX_FACES, load_classifier, recognise
@@ -35,7 +35,7 @@ def test_fer_crop_is_taken_whole_and_classified(classifier, fer_faces):
 
 
 def test_portrait_face_is_found_and_boxed(classifier, detectable):
-    photo = encode(portrait(detectable[0], offset=(60, -20)))
+    photo = encode(portrait(detectable[0], [(260, 100)]))
     result = recognise(classifier, photo)
     assert len(result.faces) == 1
     x, y, w, h = result.main_face.box.as_list()

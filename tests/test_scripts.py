@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from photos import PROJECT_ROOT as ROOT
 
 SCRIPTS = ["build_dataset", "train", "evaluate", "predict", "build_voice_bank"]
 

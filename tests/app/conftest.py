@@ -1,47 +1,16 @@
-"""Fixtures for the dashboard's tests: the real shipped model, real FER2013 faces, scratch folders.
+"""Fixtures for the dashboard's tests: the real shipped model and photos made from real FER2013 faces.
 
-Runs and caches go to a throwaway folder (EMOVOICE_RUNS, EMOVOICE_CACHE), so the tests never
-touch the real runs/ folder, the active-model choice or the user's dataset cache.
+Runs and caches go to the scratch folder that tests/conftest.py sets up.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import sys
-import tempfile
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from photos import HAPPY_FACE, PROJECT_ROOT, SAMPLE_ZIP, encode, fer_face_array, portrait
-
-SCRATCH = Path(tempfile.mkdtemp(prefix="emovoice-app-tests-"))
-os.environ["EMOVOICE_RUNS"] = str(SCRATCH / "runs")
-os.environ["EMOVOICE_CACHE"] = str(SCRATCH / "cache")
-
-if "core.paths" in sys.modules:
-    # core was imported before this conftest (by another test folder in the same session) and
-    # read the environment already: point its module-level folders at the scratch ones too.
-    for module_name, names in {"core.paths": ("RUNS_DIR", "CACHE_DIR"), "core.runs": ("RUNS_DIR",),
-                               "core.background": ("RUNS_DIR",), "core.data": ("CACHE_DIR",)}.items():
-        if module_name in sys.modules:
-            for name in names:
-                setattr(sys.modules[module_name], name, SCRATCH / ("runs" if name == "RUNS_DIR" else "cache"))
-
-
-@pytest.fixture(scope="session", autouse=True)
-def scratch_folder():
-    yield SCRATCH
-    from core.background import cancel_training, current_training, wait_for
-
-    running = current_training()  # a failed test may leave a worker behind: stop it, then clean up
-    if running is not None:
-        cancel_training()
-        wait_for(running["run_dir"], timeout_s=60)
-    shutil.rmtree(SCRATCH, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

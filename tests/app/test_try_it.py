@@ -85,7 +85,9 @@ def test_corrupt_empty_and_oversized_files_get_a_message_then_a_good_photo_works
 
 
 def test_tiny_and_big_photos_work(open_page, fer_face_jpeg, portrait_jpeg):
-    app = upload(open_page(PAGE), "tiny.png", encode(np.full((6, 5, 3), 90, np.uint8), "PNG"))
+    app = upload(open_page(PAGE), "speck.png", encode(np.full((6, 5, 3), 90, np.uint8), "PNG"))
+    assert "too small to hold a face" in app.error[0].value  # 6x5 pixels: no face to read
+    upload(app, "thumbnail.png", encode(np.full((24, 24, 3), 90, np.uint8), "PNG"))
     assert main_emotion(app)  # a thumbnail is taken as one face
 
     big = np.asarray(portrait(fer_face_array(fer_face_jpeg), [(200, 120)]).repeat(8, axis=0).repeat(8, axis=1))

@@ -1,4 +1,4 @@
-"""Test photos built from the bundled FER2013 faces: encoded bytes, enlarged portraits."""
+"""Test photos built from the bundled FER2013 faces: encoded bytes, enlarged into portraits."""
 
 from __future__ import annotations
 
@@ -8,24 +8,27 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_ZIP = PROJECT_ROOT / "samples" / "fer2013-sample.zip"
 # A happy FER2013 test face that OpenCV's detector still finds once enlarged into a portrait.
 HAPPY_FACE = "test/happy/PublicTest_12707362.jpg"
+CENTRE = (200, 120)  # where a 240-pixel face sits in the middle of a 640x480 photo
 
 
 def fer_face_array(jpeg: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(jpeg)).convert("L"))
 
 
-def encode(image: np.ndarray, format: str = "JPEG") -> bytes:
+def encode(image: np.ndarray, format: str = "JPEG", **options) -> bytes:
     buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format=format)
+    Image.fromarray(image).save(buffer, format=format, **options)
     return buffer.getvalue()
 
 
-def portrait(face: np.ndarray, positions: list[tuple[int, int]], side: int = 240) -> np.ndarray:
-    """A 640x480 gray "photo": the face enlarged to `side` pixels and pasted at each (x, y)."""
+def portrait(face: np.ndarray | bytes, positions=(CENTRE,), side: int = 240) -> np.ndarray:
+    """A 640x480 RGB "photo": the face enlarged to `side` pixels and pasted at each (x, y)."""
+    if isinstance(face, bytes):
+        face = fer_face_array(face)
     canvas = np.full((480, 640), 128, dtype=np.uint8)
     enlarged = np.asarray(Image.fromarray(face).resize((side, side), Image.Resampling.BICUBIC))
     for x, y in positions:
