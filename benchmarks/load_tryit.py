@@ -52,16 +52,10 @@ def photos(folder: Path, count: int) -> list[Path]:
     return paths
 
 
-def peak_rss_mb(pid: int) -> float:
+def memory_mb(pid: int, field: str = "VmRSS") -> float:
+    """A process's resident memory now (VmRSS) or at its peak (VmHWM), in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -110,7 +104,7 @@ async def run(url: str, sessions: int, seconds: float, pool: list[Path], server_
 
         async def watch_memory():
             while time.monotonic() < deadline:
-                samples.append(rss_mb(server_pid))
+                samples.append(memory_mb(server_pid))
                 await asyncio.sleep(2)
 
         await asyncio.gather(watch_memory(), *(session(browser, url, pool, i, deadline, latencies, errors)
@@ -145,9 +139,9 @@ def main() -> int:
                 time.sleep(0.5)
         # One warm-up upload loads TensorFlow and the model, as the first visitor of the day would.
         asyncio.run(run(url, 1, 1, photos(scratch, 1), server.pid))
-        memory_before = rss_mb(server.pid)
+        memory_before = memory_mb(server.pid)
         latencies, errors, samples = asyncio.run(run(url, args.sessions, args.seconds, photos(scratch, 200), server.pid))
-        peak = peak_rss_mb(server.pid)
+        peak = memory_mb(server.pid, "VmHWM")
     finally:
         server.terminate()
         server.wait(timeout=30)
