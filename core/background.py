@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -66,15 +67,9 @@ def start_training(config: TrainConfig, data_source: str, runs_dir: Path | None 
     runs_dir.mkdir(parents=True, exist_ok=True)
     current_training(runs_dir)  # clears a stale lock first
     lock = runs_dir / LOCK_FILE
+    if not _claim(lock, {"pid": os.getpid(), "run_dir": ""}):
+        raise TrainingBusyError("a training run is already in progress; wait for it or cancel it")
     try:
-        # O_EXCL makes the claim atomic: of two tabs pressing Train together, exactly one wins.
-        descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        raise TrainingBusyError("a training run is already in progress; wait for it or cancel it") from None
-    run_dir = None
-    try:
-        os.write(descriptor, json.dumps({"pid": os.getpid(), "run_dir": ""}).encode())
-        os.close(descriptor)
         run_dir = new_run_dir(config.architecture, runs_dir)
         write_json(run_dir / REQUEST_FILE, {"config": asdict(config), "data": str(data_source)})
         write_json(run_dir / PROGRESS_FILE, {"status": "starting", "epochs": config.epochs, "history": []})
@@ -89,6 +84,24 @@ def start_training(config: TrainConfig, data_source: str, runs_dir: Path | None 
         lock.unlink(missing_ok=True)
         raise
     return run_dir
+
+
+def _claim(lock: Path, holder: dict) -> bool:
+    """Create `lock` already holding `holder`; False if it exists.
+
+    The content is written first and the lock appears with it in one step (a hard link, which
+    fails if the name is taken): of two tabs pressing Train together exactly one wins, and the
+    other never reads an empty lock, which it would take for a dead run's and remove.
+    """
+    partial = lock.with_name(f".{lock.name}.{os.getpid()}.{threading.get_ident()}")
+    partial.write_text(json.dumps(holder))
+    try:
+        os.link(partial, lock)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def cancel_training(runs_dir: Path | None = None) -> bool:

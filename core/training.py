@@ -290,11 +290,13 @@ def train(
 
     history: list[dict] = []
     start_epoch = 0
+    earlier: dict = {}  # what the run's earlier segments recorded, when resuming
     if resume:
         import json
 
         state = json.loads((run_dir / STATE_FILE).read_text())
         history, start_epoch = state["history"], state["epoch"]
+        earlier = json.loads((run_dir / METADATA_FILE).read_text())
         model = keras.saving.load_model(run_dir / CHECKPOINT_FILE, safe_mode=True)
     else:
         model = build_model(config.architecture, len(emotions))
@@ -318,7 +320,8 @@ def train(
         "recipe": asdict(config),
         "dataset": {"source": dataset.source, "fingerprint": dataset.fingerprint,
                     "train_images": int(len(train_images)), "validation_images": int(len(val_images))},
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "initialised_from": earlier.get("initialised_from") or (str(init_model) if init_model else None),
+        "created": earlier.get("created") or time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "status": "training",
     }
     write_json(run_dir / METADATA_FILE, metadata)
@@ -329,7 +332,7 @@ def train(
         metadata["status"] = "finished"
     except Cancelled:
         metadata["status"] = "cancelled"
-    metadata["training_seconds"] = round(time.monotonic() - started, 1)
+    metadata["training_seconds"] = round(earlier.get("training_seconds", 0) + time.monotonic() - started, 1)
     metadata["epochs_trained"] = len(history)
     metadata["history_tail"] = history[-1] if history else None
     if not (run_dir / MODEL_FILE).exists():

@@ -58,6 +58,18 @@ def test_crowd_photo_reports_every_face_largest_first(classifier, detectable):
     assert len(result.faces) <= MAX_FACES
 
 
+def test_visitors_detecting_at_the_same_time_get_their_own_faces(detectable):
+    """The dashboard runs one thread per visitor: concurrent detections must not disturb each other."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    photos = [to_gray(portrait(face, [(100 + 40 * (i % 5), 60 + 30 * (i % 4))], side=200 + 10 * (i % 6)))
+              for i, face in enumerate(detectable * 3)]
+    alone = [detect_faces(photo) for photo in photos]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(detect_faces, photos))
+    assert together == alone
+
+
 def test_no_face_says_so(classifier):
     noise = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
     result = recognise(classifier, encode(noise))

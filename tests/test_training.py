@@ -57,10 +57,15 @@ def test_cancel_stops_between_batches_and_keeps_nothing_half_written(sample, tmp
     assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
 
 
-def test_resume_continues_from_the_checkpoint(sample, tmp_path):
-    train(recipe("seed", epochs=1, batch_size=32), sample, tmp_path)
-    metadata = train(recipe("seed", epochs=2, batch_size=32), sample, tmp_path, resume=True)
+def test_resume_continues_from_the_checkpoint_and_keeps_the_runs_record(sample, tmp_path):
+    first = train(recipe("seed", epochs=1, batch_size=32), sample, tmp_path / "first")
+    run = tmp_path / "warm"
+    begun = train(recipe("seed", epochs=1, batch_size=32), sample, run, init_model=tmp_path / "first")
+    metadata = train(recipe("seed", epochs=2, batch_size=32), sample, run, resume=True)
     assert metadata["epochs_trained"] == 2
+    assert metadata["initialised_from"] == str(tmp_path / "first") and first["initialised_from"] is None
+    assert metadata["created"] == begun["created"]
+    assert metadata["training_seconds"] > begun["training_seconds"]
 
 
 def test_damaged_models_are_refused_and_the_active_model_stays(sample, tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -43,37 +44,46 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def server_url(scratch_folder):
-    """`streamlit run streamlit_app.py` on a free port (runs and caches in the tests' scratch folder)."""
+def start_server(log_path: Path, **env: str) -> tuple[subprocess.Popen, str]:
+    """`streamlit run streamlit_app.py` on a free port, once it answers its health check."""
     port = free_port()
-    log = open(scratch_folder / "streamlit.log", "wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=PROJECT_ROOT, env={**os.environ}, stdout=log, stderr=subprocess.STDOUT,
-    )
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
+             "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+             "--server.fileWatcherType", "none"],
+            cwd=PROJECT_ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, as a server started from a terminal has
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
                 if answer.read() == b"ok":
-                    break
+                    return server, url
         except OSError:
             pass
         if server.poll() is not None or time.monotonic() > deadline:
             server.kill()
-            pytest.fail(f"streamlit did not start:\n{(scratch_folder / 'streamlit.log').read_text()[-3000:]}")
+            pytest.fail(f"streamlit did not start:\n{log_path.read_text()[-3000:]}")
         time.sleep(0.5)
-    yield url
+
+
+def stop_server(server: subprocess.Popen) -> None:
     server.terminate()
     try:
         server.wait(timeout=15)
     except subprocess.TimeoutExpired:
         server.kill()
-    log.close()
+
+
+@pytest.fixture(scope="session")
+def server_url(scratch_folder):
+    """The dashboard for the whole session (runs and caches in the tests' scratch folder)."""
+    server, url = start_server(scratch_folder / "streamlit.log")
+    yield url
+    stop_server(server)
 
 
 @pytest.fixture(scope="session")
@@ -188,3 +198,57 @@ def test_every_page_renders(page, server_url, output_path):
     open_page(page, f"{server_url}/Evaluate")
     expect(page.get_by_role("heading", name="Misclassified faces")).to_be_visible(timeout=SLOW)
     screenshot(page, output_path, "evaluate")
+
+
+def test_every_bad_photo_gets_a_message_and_the_next_photo_works(page, server_url, face_photo, tmp_path,
+                                                                   output_path):
+    """The README's bad-photo table, as a visitor meets it: one upload after another in one tab."""
+    from playwright.sync_api import expect
+
+    from benchmarks.bad_inputs import cases
+
+    open_page(page, f"{server_url}/Try_It")
+    uploader = page.locator('[data-testid="stFileUploader"] input[type="file"]')
+    for name, file_name, data in cases():
+        photo = tmp_path / file_name
+        photo.write_bytes(data)
+        uploader.set_input_files(str(photo))
+        page.get_by_text(file_name).wait_for(timeout=SLOW)  # this file, not the last one's answer
+        answer = page.get_by_text(RESULT).or_(page.locator('[data-testid="stAlert"]'))
+        expect(answer.first).to_be_visible(timeout=SLOW)
+        settle(page)
+        expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+        screenshot(page, output_path, "bad_" + re.sub(r"\W+", "_", name).strip("_").lower())
+    uploader.set_input_files(str(face_photo))
+    expect_result(page)
+
+
+def test_killing_the_server_mid_training_loses_nothing(page, tmp_path):
+    """A run started from the Train page carries on when the server dies, and ends as a whole model."""
+    from playwright.sync_api import expect
+
+    from core.background import current_training, wait_for
+    from core.runs import list_runs, load_model
+
+    runs = tmp_path / "runs"
+    server, url = start_server(tmp_path / "streamlit.log", EMOVOICE_RUNS=str(runs))
+    try:
+        open_page(page, f"{url}/Train")
+        page.get_by_role("radio", name="Bundled sample").click()
+        page.get_by_text("seed — the student project's CNN").click()
+        settle(page)
+        page.get_by_role("button", name="Train").click()
+        expect(page.get_by_text(re.compile(r"Training \S+-seed"))).to_be_visible(timeout=SLOW)
+        running = current_training(runs)
+        assert running is not None
+    finally:
+        # SIGKILL to the server's whole process group, as a closed terminal or an OOM kill would hit it,
+        # with no clean-up of any kind. The worker runs in a session of its own, so it must carry on.
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+
+    progress = wait_for(running["run_dir"], 300, runs)
+    assert progress["status"] == "finished", progress.get("error")
+    assert current_training(runs) is None  # the lock is free for the next run
+    [run] = list_runs(runs)
+    assert run["status"] == "finished" and load_model(run["path"]).classes == tuple(run["classes"])
