@@ -8,6 +8,8 @@ turns every .py file in pages/ into a page.)
 from __future__ import annotations
 
 import gc
+import os
+import threading
 import time
 from pathlib import Path
 
@@ -121,11 +123,18 @@ def evaluation_of(model_dir: Path, dataset: Dataset) -> Evaluation:
     return _evaluation(str(model_dir), file_stamp(Path(model_dir) / MODEL_FILE), dataset.fingerprint, dataset)
 
 
+# Recognition is CPU-bound, and OpenCV and TensorFlow each spread one call over every core. With many
+# visitors at once, running all their photos together only thrashes the cores: they queue here instead.
+_recognition_slots = threading.BoundedSemaphore(os.cpu_count() or 1)
+
+
 @st.cache_data(show_spinner="Looking for faces…", max_entries=8)
 def _recognition(photo: bytes, whole_image: bool, model_dir: str, model_stamp: tuple[int, int]) -> Recognition:
     # Streamlit hashes the photo's bytes: the same photo is never recognised twice.
     # An ImageError is raised, not cached, so a bad photo costs only a quick re-decode.
-    return recognise(_classifier(model_dir, model_stamp), photo, whole_image=whole_image)
+    classifier = _classifier(model_dir, model_stamp)
+    with _recognition_slots:
+        return recognise(classifier, photo, whole_image=whole_image)
 
 
 def recognition_of(photo: bytes, whole_image: bool, model_dir: Path) -> Recognition:

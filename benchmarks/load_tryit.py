@@ -9,7 +9,8 @@ messages, the photo sent by HTTP PUT to the upload URL the server hands out, the
 rerun carrying the uploader's new state. Each session uploads a fresh photo (a
 FER2013 face in a 640x480 frame, different bytes every time, so nothing is answered
 from a cache), waits until the page has run to the end, checks that it named an
-emotion, and goes again (after --pause seconds) until the time is up.
+emotion, and goes again until the time is up: at once, or after a pause of about
+--pause seconds (random, 0.5-1.5 times it, as people do not click in step).
 
 Latency runs from asking for the upload URL to the end of the page's run: all the
 server's work for one photo. Rendering happens in each visitor's own browser, on
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import socket
 import statistics
 import subprocess
@@ -188,9 +190,13 @@ class TryItSession:
 
 async def visitor(url: str, pool: list[bytes], offset: int, deadline: float, pause: float,
                   latencies: list[float], errors: list[str]) -> None:
+    # People do not click in step: each visitor arrives at a random moment within the first pause
+    # and then waits 0.5-1.5 times the pause between photos (seeded, so runs are comparable).
+    rng = random.Random(offset)
     session = TryItSession(url)
     try:
         await session.open()
+        await asyncio.sleep(rng.uniform(0, pause))
         turn = offset
         while True:  # at least one upload, so that a 1-second warm-up still loads the model
             started = time.monotonic()
@@ -200,9 +206,10 @@ async def visitor(url: str, pool: list[bytes], offset: int, deadline: float, pau
             except Exception as error:  # a timeout, a failed run or a wrong page is what we count
                 errors.append(f"{type(error).__name__}: {str(error).splitlines()[0][:120] if str(error) else ''}")
             turn += 7
-            if time.monotonic() + pause >= deadline:
+            think = rng.uniform(0.5, 1.5) * pause
+            if time.monotonic() + think >= deadline:
                 break
-            await asyncio.sleep(pause)
+            await asyncio.sleep(think)
     except Exception as error:
         errors.append(f"could not open the page: {type(error).__name__}: {error}")
     finally:
@@ -230,7 +237,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--pause", type=float, default=0.0, help="seconds each visitor waits between uploads")
+    parser.add_argument("--pause", type=float, default=0.0,
+                        help="mean seconds each visitor waits between uploads (0: the next photo at once)")
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="emovoice-load-"))

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from photos import encode, portrait
+from photos import encode, fer_face_array, portrait
 from core.faces import detect_faces
 from core.images import to_gray
 from core.recognise import MAX_FACES, load_classifier, recognise
@@ -22,6 +22,17 @@ def classifier():
 def detectable(fer_faces):
     """Real FER faces that OpenCV finds once they are set in a larger photo."""
     return [f for e in ("happy", "surprise", "neutral") for f in fer_faces[e] if len(detect_faces(to_gray(portrait(f)))) == 1]
+
+
+def test_the_fast_runtime_gives_the_keras_models_probabilities(classifier, fer_faces):
+    """Faces are classified through TensorFlow Lite; the answers must be the trained model's own."""
+    faces = np.stack([fer_face_array(face) for emotion in ("happy", "sad") for face in fer_faces[emotion][:3]])
+    views = faces[..., None].astype(np.float32)
+    expected = classifier.loaded.model(views, training=False).numpy()
+    if classifier.flip_tta:
+        expected = (expected + classifier.loaded.model(views[:, :, ::-1], training=False).numpy()) / 2
+    assert np.allclose(classifier.probabilities(faces), expected, atol=1e-5)
+    assert np.allclose(classifier.probabilities(faces[:1]), expected[:1], atol=1e-5)  # batch sizes change freely
 
 
 def test_fer_crop_is_taken_whole_and_classified(classifier, fer_faces):
