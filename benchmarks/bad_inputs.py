@@ -77,7 +77,7 @@ def cases() -> list[tuple[str, str, bytes]]:
 
 def main() -> int:
     classifier = load_classifier()
-    recognise(classifier, cases()[-1][2])  # warm-up: trace the model once
+    recognise(classifier, cases()[-1][2])  # warm-up: the first call sizes the model's buffers
     print("| photo | what the user sees | time |")
     print("|---|---|---|")
     for name, _, data in cases():

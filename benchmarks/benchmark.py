@@ -3,8 +3,8 @@
     python benchmarks/benchmark.py --data ../shared/data/fer2013/fer2013.zip
 
 For each model: accuracy on test/ (7 classes, and the seed's 5), batch-1 latency
-of classifying one face (median over repeated calls of the compiled inference
-function, test-time augmentation included), and the whole Try-It path for a
+of classifying one face (median over repeated calls of the product's inference
+path, core.recognise.Classifier, test-time augmentation included), and the whole Try-It path for a
 640x480 photo with one face (decode, detect, crop, classify, choose a voice).
 Timings on a shared machine are noisy: read them as ratios between the models.
 """
@@ -29,7 +29,7 @@ from core.voices import VoicePicker, load_voice_bank  # noqa: E402
 
 
 def median_ms(call, repeats: int) -> float:
-    call()  # the first call traces and compiles
+    call()  # warm-up: the first call sizes the model's buffers
     timings = []
     for _ in range(repeats):
         started = time.perf_counter()

@@ -76,6 +76,44 @@ def photos(count: int) -> list[bytes]:
     raise RuntimeError(f"only {len(encoded)} of the sample's faces are found by the detector")
 
 
+def start_streamlit(log_path: Path, **env: str) -> tuple[subprocess.Popen, str]:
+    """`streamlit run streamlit_app.py` on a free local port, once it answers its health check.
+
+    It gets a process group of its own, as a server started from a terminal has. Raises
+    RuntimeError, with the end of its log, if it has not started within a minute.
+    """
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
+             "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+             "--server.fileWatcherType", "none"],
+            cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
+                if answer.read() == b"ok":
+                    return server, url
+        except OSError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            raise RuntimeError(f"streamlit did not start:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.5)
+
+
+def stop_streamlit(server: subprocess.Popen) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU time (user + system) a process has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -166,10 +204,14 @@ class TryItSession:
     async def _send(self, message: BackMsg) -> None:
         await self.websocket.send(message.SerializeToString())
 
+    async def _next_message(self) -> ForwardMsg:
+        message = ForwardMsg()
+        message.ParseFromString(await asyncio.wait_for(self.websocket.recv(), TIMEOUT_S))
+        return message
+
     async def _receive(self, kind: str) -> ForwardMsg:
         while True:
-            message = ForwardMsg()
-            message.ParseFromString(await asyncio.wait_for(self.websocket.recv(), TIMEOUT_S))
+            message = await self._next_message()
             if message.WhichOneof("type") == kind:
                 return message
 
@@ -177,8 +219,7 @@ class TryItSession:
         """The elements the page draws in one run, once it has finished."""
         elements = []
         while True:
-            message = ForwardMsg()
-            message.ParseFromString(await asyncio.wait_for(self.websocket.recv(), TIMEOUT_S))
+            message = await self._next_message()
             kind = message.WhichOneof("type")
             if kind == "delta" and message.delta.WhichOneof("type") == "new_element":
                 elements.append(message.delta.new_element)
@@ -242,23 +283,8 @@ def main() -> int:
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="emovoice-load-"))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {**os.environ, "EMOVOICE_RUNS": str(scratch / "runs")}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=open(scratch / "server.log", "wb"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    server, url = start_streamlit(scratch / "server.log", EMOVOICE_RUNS=str(scratch / "runs"))
     try:
-        for _ in range(120):
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
         # One warm-up upload loads TensorFlow and the model, as the first visitor of the day would.
         asyncio.run(load(url, 1, 1, 0, photos(1), server.pid))
         pool = photos(10 * args.sessions)  # different bytes each time: nothing is answered from a cache
@@ -268,8 +294,7 @@ def main() -> int:
         server_cpu, own_cpu = cpu_seconds(server.pid) - server_cpu, time.process_time() - own_cpu
         peak = memory_mb(server.pid, "VmHWM")
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop_streamlit(server)
 
     quantiles = statistics.quantiles(latencies, n=20) if len(latencies) >= 2 else [float("nan")] * 19
     median = statistics.median(latencies) if latencies else float("nan")

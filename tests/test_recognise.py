@@ -91,7 +91,7 @@ def test_no_face_says_so(classifier):
 
 def test_tryit_path_is_fast_for_a_webcam_photo(classifier, detectable):
     photo = encode(portrait(detectable[0]))
-    recognise(classifier, photo)  # warm-up: the first call traces the model
+    recognise(classifier, photo)  # warm-up: the first call sizes the model's buffers
     timings = []
     for _ in range(5):
         started = time.perf_counter()

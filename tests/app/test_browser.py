@@ -12,15 +12,12 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from benchmarks.load_tryit import start_streamlit, stop_streamlit
 from core.emotions import EMOTIONS
 from photos import PROJECT_ROOT, encode, fer_face_array, portrait
 
@@ -38,52 +35,12 @@ pytestmark = [
 # -- the server and the browser -----------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_server(log_path: Path, **env: str) -> tuple[subprocess.Popen, str]:
-    """`streamlit run streamlit_app.py` on a free port, once it answers its health check."""
-    port = free_port()
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
-            cwd=PROJECT_ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, as a server started from a terminal has
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                if answer.read() == b"ok":
-                    return server, url
-        except OSError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            pytest.fail(f"streamlit did not start:\n{log_path.read_text()[-3000:]}")
-        time.sleep(0.5)
-
-
-def stop_server(server: subprocess.Popen) -> None:
-    server.terminate()
-    try:
-        server.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        server.kill()
-
-
 @pytest.fixture(scope="session")
 def server_url(scratch_folder):
     """The dashboard for the whole session (runs and caches in the tests' scratch folder)."""
-    server, url = start_server(scratch_folder / "streamlit.log")
+    server, url = start_streamlit(scratch_folder / "streamlit.log")
     yield url
-    stop_server(server)
+    stop_streamlit(server)
 
 
 @pytest.fixture(scope="session")
@@ -232,7 +189,7 @@ def test_killing_the_server_mid_training_loses_nothing(page, tmp_path):
     from core.runs import list_runs, load_model
 
     runs = tmp_path / "runs"
-    server, url = start_server(tmp_path / "streamlit.log", EMOVOICE_RUNS=str(runs))
+    server, url = start_streamlit(tmp_path / "streamlit.log", EMOVOICE_RUNS=str(runs))
     try:
         open_page(page, f"{url}/Train")
         page.get_by_role("radio", name="Bundled sample").click()
