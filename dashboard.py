@@ -13,16 +13,16 @@ import threading
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
 from core.data import Dataset, load_dataset
 from core.evaluation import Evaluation, evaluate
+from core.explain import heatmaps
 from core.paths import SAMPLES_DIR, SEED_MODEL_DIR, SHIPPED_MODEL_DIR, VOICES_DIR
-from core.recognise import Classifier, FaceResult, Recognition, load_classifier, recognise
-from core.runs import MODEL_FILE, active_model_dir, list_runs, read_metadata
+from core.recognise import Classifier, Recognition, load_classifier, recognise
+from core.runs import METADATA_FILE, MODEL_FILE, active_model_dir, list_runs, read_metadata
 from core.voices import VoiceBank, load_voice_bank
 
 SAMPLE_ZIP = SAMPLES_DIR / "fer2013-sample.zip"
@@ -31,6 +31,7 @@ PAGES = (  # (file, label, icon): the sidebar's navigation, in reading order
     ("pages/1_Train.py", "Train", ":material/model_training:"),
     ("pages/2_Evaluate.py", "Evaluate", ":material/analytics:"),
     ("pages/3_Try_It.py", "Try it", ":material/photo_camera:"),
+    ("pages/4_Label.py", "Label", ":material/label:"),
 )
 # Material icons ship with Streamlit, so they look the same in every browser (emoji need a colour
 # emoji font, which many Linux machines lack). Use them in Markdown text: f"{ICON['sad']} sad".
@@ -68,8 +69,13 @@ def file_stamp(path: Path) -> tuple[int, int]:
     return max(s.st_mtime_ns for s in stats), sum(s.st_size for s in stats)
 
 
+def model_stamp(model_dir: Path) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Stamps of a model's weights and metadata: a new temperature (core.calibration) is a new model too."""
+    return file_stamp(Path(model_dir) / MODEL_FILE), file_stamp(Path(model_dir) / METADATA_FILE)
+
+
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
-def _classifier(model_dir: str, model_stamp: tuple[int, int]) -> Classifier:
+def _classifier(model_dir: str, model_stamp: tuple) -> Classifier:
     classifier = load_classifier(Path(model_dir))
     # After every script run Streamlit collects garbage in full, twice (runner.postScriptGC and Keras'
     # clear_session). With TensorFlow and a model loaded that scans ~400k long-lived objects, 0.2-0.5 s
@@ -79,8 +85,8 @@ def _classifier(model_dir: str, model_stamp: tuple[int, int]) -> Classifier:
 
 
 def classifier_for(model_dir: Path) -> Classifier:
-    """The model in `model_dir`, loaded once per version of its model.keras."""
-    return _classifier(str(model_dir), file_stamp(Path(model_dir) / MODEL_FILE))
+    """The model in `model_dir`, loaded once per version of its model.keras and metadata.json."""
+    return _classifier(str(model_dir), model_stamp(model_dir))
 
 
 @st.cache_resource(show_spinner="Reading the voice bank…")
@@ -113,14 +119,14 @@ def dataset_at(path: Path) -> Dataset:
 
 
 @st.cache_data(show_spinner="Scoring the model on the test set…", max_entries=8)
-def _evaluation(model_dir: str, model_stamp: tuple[int, int], data_fingerprint: str, _dataset: Dataset) -> Evaluation:
+def _evaluation(model_dir: str, model_stamp: tuple, data_fingerprint: str, _dataset: Dataset) -> Evaluation:
     # `_dataset` is left out of the cache key (leading underscore); its fingerprint stands in for it.
     return evaluate(_classifier(model_dir, model_stamp), _dataset)
 
 
 def evaluation_of(model_dir: Path, dataset: Dataset) -> Evaluation:
     """The model's scores on the dataset, computed once per (model version, dataset content)."""
-    return _evaluation(str(model_dir), file_stamp(Path(model_dir) / MODEL_FILE), dataset.fingerprint, dataset)
+    return _evaluation(str(model_dir), model_stamp(model_dir), dataset.fingerprint, dataset)
 
 
 # Recognition is CPU-bound, and OpenCV and TensorFlow each spread one call over every core. With many
@@ -129,7 +135,7 @@ _recognition_slots = threading.BoundedSemaphore(os.cpu_count() or 1)
 
 
 @st.cache_data(show_spinner="Looking for faces…", max_entries=8)
-def _recognition(photo: bytes, whole_image: bool, model_dir: str, model_stamp: tuple[int, int]) -> Recognition:
+def _recognition(photo: bytes, whole_image: bool, model_dir: str, model_stamp: tuple) -> Recognition:
     # Streamlit hashes the photo's bytes: the same photo is never recognised twice.
     # An ImageError is raised, not cached, so a bad photo costs only a quick re-decode.
     classifier = _classifier(model_dir, model_stamp)
@@ -138,7 +144,20 @@ def _recognition(photo: bytes, whole_image: bool, model_dir: str, model_stamp: t
 
 
 def recognition_of(photo: bytes, whole_image: bool, model_dir: Path) -> Recognition:
-    return _recognition(photo, whole_image, str(model_dir), file_stamp(Path(model_dir) / MODEL_FILE))
+    return _recognition(photo, whole_image, str(model_dir), model_stamp(model_dir))
+
+
+@st.cache_data(show_spinner="Working out what the model looked at…", max_entries=32)
+def _heatmaps(faces: np.ndarray, class_indexes: tuple[int, ...], model_dir: str, model_stamp: tuple) -> np.ndarray:
+    classifier = _classifier(model_dir, model_stamp)
+    with _recognition_slots:
+        return heatmaps(classifier.loaded.model, faces, np.array(class_indexes))
+
+
+def heatmaps_of(faces: np.ndarray, emotions: list[str], model_dir: Path) -> np.ndarray:
+    """Grad-CAM maps (core.explain) of 48x48 faces for the named emotions, computed once per faces and model."""
+    classes = classifier_for(model_dir).classes
+    return _heatmaps(np.asarray(faces), tuple(classes.index(e) for e in emotions), str(model_dir), model_stamp(model_dir))
 
 
 # -- models --------------------------------------------------------------------------------------
@@ -181,7 +200,7 @@ def active_metadata() -> tuple[Path, dict | None]:
         return folder, None
 
 
-# -- formatting and drawing ----------------------------------------------------------------------
+# -- formatting ----------------------------------------------------------------------------------
 
 
 def percent(value: float | None) -> str:
@@ -193,32 +212,3 @@ def duration(seconds: float | None) -> str:
         return "–"
     seconds = int(seconds)
     return time.strftime("%H:%M:%S" if seconds >= 3600 else "%M:%S", time.gmtime(seconds))
-
-
-def faces_drawn(image: np.ndarray, faces: list[FaceResult], min_side: int = 360) -> np.ndarray:
-    """A copy of the photo with a numbered box and label on each face, sized to stay legible.
-
-    Tiny photos (a 48x48 FER crop) are enlarged first so that the label fits; lines and
-    text scale with the photo, so a 4000-pixel portrait gets as readable a box as a thumbnail.
-    """
-    scale = max(1.0, min_side / min(image.shape[:2]))
-    canvas = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST) if scale > 1 else image.copy()
-    canvas = np.ascontiguousarray(canvas)
-    side = min(canvas.shape[:2])
-    thickness = max(2, round(side / 250))
-    font_scale = max(0.5, side / 600)
-    for number, face in enumerate(faces, 1):
-        x, y, w, h = (round(v * scale) for v in face.box.as_list())
-        colour = (255, 80, 80) if number == 1 else (80, 180, 255)  # the face that picks the voice stands out
-        x0, y0 = max(0, x), max(0, y)
-        x1, y1 = min(canvas.shape[1] - 1, x + w), min(canvas.shape[0] - 1, y + h)
-        cv2.rectangle(canvas, (x0, y0), (x1, y1), colour, thickness)
-        label = f"{number} {face.emotion} {face.probabilities[face.emotion]:.0%}"
-        (text_w, text_h), baseline = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
-        # Above the box when there is room, else inside its top edge.
-        top = y0 - text_h - baseline - thickness if y0 - text_h - baseline - thickness >= 0 else y0
-        cv2.rectangle(canvas, (x0, top), (min(canvas.shape[1] - 1, x0 + text_w + 2 * thickness),
-                                          top + text_h + baseline + thickness), colour, cv2.FILLED)
-        cv2.putText(canvas, label, (x0 + thickness, top + text_h + thickness // 2), cv2.FONT_HERSHEY_SIMPLEX,
-                    font_scale, (255, 255, 255), max(1, thickness // 2), cv2.LINE_AA)
-    return canvas

@@ -21,9 +21,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from core.emotions import EMOTIONS, canonical_emotion
-from core.faces import INPUT_SIZE, MIN_FACE_SIDE, find_faces, whole_image_face
-from core.images import ImageError, decode_image, to_gray
+from core.emotions import EMOTIONS, INPUT_SIZE, canonical_emotion
 from core.paths import CACHE_DIR, data_roots
 
 BUILDER_VERSION = 1  # bump when the way images become arrays changes: old caches are then rebuilt
@@ -112,6 +110,11 @@ def load_dataset(source: str | os.PathLike, cache_dir: Path | None = None, progr
     if not os.access(path, os.R_OK):
         raise DatasetError(f"{path} is not readable (permission denied)")
     fingerprint = source_fingerprint(path)
+    if path.suffix == ".npz":  # a dataset emovoice already built (a cache file, or packed for a GPU machine)
+        try:
+            return _read_cache(path, str(path), fingerprint)
+        except (OSError, ValueError, KeyError) as error:
+            raise DatasetError(f"{path} is not a dataset written by emovoice ({error})") from None
     cache_file = (cache_dir or CACHE_DIR / "datasets") / f"{fingerprint}.npz"
     if cache_file.exists():
         try:
@@ -263,6 +266,11 @@ def _read_image_member(name: str, read: Callable[[], bytes], add, report: BuildR
         report.unknown_classes.add(parts[-2])
         return
     split = next((SPLIT_ALIASES[p.lower()] for p in parts[:-2] if p.lower() in SPLIT_ALIASES), "all")
+    # Decoding photos needs OpenCV and Pillow; reading a cached dataset does not, so a machine that
+    # only trains (a GPU box without them) can still load one.
+    from core.faces import MIN_FACE_SIDE
+    from core.images import ImageError, decode_image, to_gray
+
     try:
         gray = to_gray(decode_image(read()))
     except (ImageError, OSError):
@@ -276,6 +284,8 @@ def _read_image_member(name: str, read: Callable[[], bytes], add, report: BuildR
 
 def _face_of(gray: np.ndarray, report: BuildReport) -> np.ndarray:
     """The largest face (portraits), the image itself (crops), or the whole image when no face is found."""
+    from core.faces import find_faces, whole_image_face
+
     faces = find_faces(gray)
     if not faces:
         report.whole_image_fallbacks += 1

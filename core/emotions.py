@@ -1,10 +1,14 @@
-"""The emotions emovoice knows, and the names other datasets give them."""
+"""The emotions emovoice knows, the names other datasets give them, and the faces it reads."""
 
 from __future__ import annotations
 
 # FER2013's label order (the `emotion` column of fer2013.csv): every model and
 # dataset array in emovoice indexes emotions in this order.
 EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
+# FER2013's faces are 48x48 grayscale crops: the input of every model. (Said here rather than with
+# the face detector so that training needs neither OpenCV nor TensorFlow.)
+INPUT_SIZE = 48
 
 # The student project's five classes; its 5-class accuracy is still reported.
 SEED_EMOTIONS: tuple[str, ...] = ("angry", "fear", "happy", "sad", "surprise")

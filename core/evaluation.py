@@ -2,6 +2,7 @@
 
 Scores are reported for the model's own classes and for the seed project's five
 (the true label is one of the five; the prediction is the argmax over those five).
+Two models are compared the same way, on the emotions both know.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.emotions import SEED_EMOTIONS
+from core.emotions import EMOTIONS, SEED_EMOTIONS
 
 
 @dataclass
@@ -62,16 +63,23 @@ def score(probabilities: np.ndarray, labels: np.ndarray, classes: tuple[str, ...
     return Scores(tuple(classes), confusion)
 
 
-def seed_subset_scores(probabilities: np.ndarray, labels: np.ndarray, classes: tuple[str, ...]) -> Scores | None:
-    """Scores on the seed's five emotions, or None when the model lacks one of them."""
-    if not set(SEED_EMOTIONS) <= set(classes):
-        return None
-    columns = [classes.index(e) for e in SEED_EMOTIONS]
+def restrict(probabilities: np.ndarray, labels: np.ndarray, classes: tuple[str, ...],
+             subset: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The faces whose true emotion is in `subset`: (which faces, their probabilities over `subset`, their labels)."""
+    columns = [classes.index(e) for e in subset]
     remap = np.full(len(classes), -1)
     remap[columns] = np.arange(len(columns))
     subset_labels = remap[np.asarray(labels, dtype=np.int64)]
     keep = subset_labels >= 0
-    return score(probabilities[keep][:, columns], subset_labels[keep], SEED_EMOTIONS)
+    return keep, probabilities[keep][:, columns], subset_labels[keep]
+
+
+def seed_subset_scores(probabilities: np.ndarray, labels: np.ndarray, classes: tuple[str, ...]) -> Scores | None:
+    """Scores on the seed's five emotions, or None when the model lacks one of them."""
+    if not set(SEED_EMOTIONS) <= set(classes):
+        return None
+    _, subset_probabilities, subset_labels = restrict(probabilities, labels, classes, SEED_EMOTIONS)
+    return score(subset_probabilities, subset_labels, SEED_EMOTIONS)
 
 
 def summary(probabilities: np.ndarray, labels: np.ndarray, classes: tuple[str, ...]) -> dict:
@@ -126,6 +134,84 @@ def evaluate(classifier, dataset, split: str | None = "auto") -> Evaluation:
     if len(images) == 0:
         raise ValueError(f"the data holds no images of the model's emotions ({', '.join(classifier.classes)})")
     return Evaluation(classifier.classes, images, labels, classifier.probabilities(images))
+
+
+# -- two models on the same faces ---------------------------------------------------------------
+
+
+@dataclass
+class Comparison:
+    """Models A and B on the same faces, scored on the emotions both know (argmax over those)."""
+
+    classes: tuple[str, ...]
+    images: np.ndarray  # (N, 48, 48) the faces both were scored on
+    labels: np.ndarray  # (N,) indexes classes
+    a: Scores
+    b: Scores
+    predicted_a: np.ndarray  # (N,) indexes classes
+    predicted_b: np.ndarray
+    note: str  # what was compared, in a sentence for the user
+
+    @property
+    def disagreements(self) -> np.ndarray:
+        return np.flatnonzero(self.predicted_a != self.predicted_b)
+
+    def disagreeing_faces(self, limit: int = 24) -> list[tuple[np.ndarray, str, str, str]]:
+        """Up to `limit` faces the models answer differently: (face, true, A's answer, B's answer)."""
+        return [(self.images[i], self.classes[self.labels[i]], self.classes[self.predicted_a[i]],
+                 self.classes[self.predicted_b[i]]) for i in self.disagreements[:limit]]
+
+    def table(self):
+        """Per emotion: precision and recall of A and B and the difference B - A, as a pandas DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame({
+            "precision A": self.a.precision, "precision B": self.b.precision,
+            "precision B-A": self.b.precision - self.a.precision,
+            "recall A": self.a.recall, "recall B": self.b.recall, "recall B-A": self.b.recall - self.a.recall,
+            "support": self.a.confusion.sum(axis=1).astype(int)}, index=pd.Index(self.classes, name="emotion"))
+
+    def summary(self) -> dict:
+        right_a, right_b = self.predicted_a == self.labels, self.predicted_b == self.labels
+        return {
+            "classes": list(self.classes), "n": self.a.n, "note": self.note,
+            "accuracy": {"a": round(self.a.accuracy, 4), "b": round(self.b.accuracy, 4),
+                         "difference": round(self.b.accuracy - self.a.accuracy, 4)},
+            "per_class": {c: {"precision_a": round(float(pa), 4), "precision_b": round(float(pb), 4),
+                              "precision_difference": round(float(pb - pa), 4),
+                              "recall_a": round(float(ra), 4), "recall_b": round(float(rb), 4),
+                              "recall_difference": round(float(rb - ra), 4)}
+                          for c, pa, pb, ra, rb in zip(self.classes, self.a.precision, self.b.precision,
+                                                       self.a.recall, self.b.recall)},
+            "confusion_matrix": {"a": self.a.confusion.tolist(), "b": self.b.confusion.tolist()},
+            "disagreements": int(len(self.disagreements)),
+            "outcomes": {"both_right": int((right_a & right_b).sum()), "only_a_right": int((right_a & ~right_b).sum()),
+                         "only_b_right": int((~right_a & right_b).sum()), "both_wrong": int((~right_a & ~right_b).sum())},
+        }
+
+
+def compare(a: Evaluation, b: Evaluation) -> Comparison:
+    """Compare two evaluations of the same dataset split on the emotions both models know.
+
+    Faces whose true emotion one model does not know are left out, and each model's answer
+    is the likeliest of the shared emotions (as for the seed's five), so both are scored on
+    the same faces with the same choices.
+    """
+    shared = tuple(e for e in EMOTIONS if e in a.classes and e in b.classes)
+    if len(shared) < 2:
+        raise ValueError(f"the models share fewer than two emotions ({', '.join(shared) or 'none'}): nothing to compare")
+    keep_a, probabilities_a, labels = restrict(a.probabilities, a.labels, a.classes, shared)
+    keep_b, probabilities_b, labels_b = restrict(b.probabilities, b.labels, b.classes, shared)
+    images = a.images[keep_a]
+    if not (np.array_equal(labels, labels_b) and np.array_equal(images, b.images[keep_b])):
+        raise ValueError("the two evaluations are not on the same faces: score both models on the same data")
+    left_out = sorted(set(a.classes) ^ set(b.classes), key=EMOTIONS.index)
+    note = (f"Compared on the {len(labels):,} faces whose true emotion both models know ({', '.join(shared)})"
+            + (f"; {', '.join(left_out)} left out, and each answer is the likeliest of the shared emotions."
+               if left_out else "."))
+    predicted_a, predicted_b = probabilities_a.argmax(axis=1), probabilities_b.argmax(axis=1)
+    return Comparison(shared, images, labels, score(probabilities_a, labels, shared), score(probabilities_b, labels, shared),
+                      predicted_a, predicted_b, note)
 
 
 # -- figures ------------------------------------------------------------------------------------

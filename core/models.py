@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from core.faces import INPUT_SIZE
+from core.emotions import INPUT_SIZE
 
 
 def seed(num_classes: int) -> keras.Model:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.calibration import apply_temperature
 from core.faces import MIN_FACE_SIDE, Box, find_faces
 from core.images import ImageError, decode_image, to_gray
 from core.runs import MODEL_FILE, LoadedModel, write_atomic
@@ -34,7 +35,9 @@ class Classifier:
 
         self.loaded = loaded
         self.classes: tuple[str, ...] = loaded.classes
-        self.flip_tta = loaded.metadata.get("tta") == "flip"
+        self.tta = loaded.metadata.get("tta", "none")  # its views are part of the converted graph (core.tta)
+        # Fitted on validation faces after training (core.calibration); 1.0 leaves the probabilities as they are.
+        self.temperature = float(loaded.metadata.get("temperature", 1.0))
         with warnings.catch_warnings():  # tf.lite's interpreter warns it will move to ai-edge-litert
             warnings.simplefilter("ignore")
             self._interpreter = tf.lite.Interpreter(model_content=_tflite_model(loaded), num_threads=os.cpu_count())
@@ -44,39 +47,41 @@ class Classifier:
         self._lock = threading.Lock()  # an interpreter runs one batch at a time
 
     def probabilities(self, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """(N, 48, 48) uint8 faces -> (N, classes) probabilities."""
+        """(N, 48, 48) uint8 faces -> (N, classes) calibrated probabilities (TTA averaged, then the temperature)."""
         faces = np.asarray(faces, dtype=np.float32)[..., None]
         if len(faces) == 0:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
-        return np.concatenate([self._forward(faces[i : i + batch_size]) for i in range(0, len(faces), batch_size)])
+        averaged = np.concatenate([self._forward(faces[i : i + batch_size]) for i in range(0, len(faces), batch_size)])
+        return apply_temperature(averaged, self.temperature)
 
     def _forward(self, faces: np.ndarray) -> np.ndarray:
-        # The mirrored faces go through in the same batch: one call, two views.
-        views = np.concatenate([faces, faces[:, :, ::-1]]) if self.flip_tta else faces
         with self._lock:
-            if self._batch_shape != views.shape:
-                self._interpreter.resize_tensor_input(self._input, views.shape)
+            if self._batch_shape != faces.shape:
+                self._interpreter.resize_tensor_input(self._input, faces.shape)
                 self._interpreter.allocate_tensors()
-                self._batch_shape = views.shape
-            self._interpreter.set_tensor(self._input, np.ascontiguousarray(views))
+                self._batch_shape = faces.shape
+            self._interpreter.set_tensor(self._input, np.ascontiguousarray(faces))
             self._interpreter.invoke()
-            scores = self._interpreter.get_tensor(self._output)
-        return (scores[: len(faces)] + scores[len(faces) :]) / 2 if self.flip_tta else scores
+            return self._interpreter.get_tensor(self._output).copy()
 
 
 def _tflite_model(loaded: LoadedModel) -> bytes:
-    """The model as TensorFlow Lite: converted once (a few seconds), then kept beside model.keras.
+    """The model with its test-time views, as TensorFlow Lite: converted once (a few seconds), then
+    kept beside model.keras.
 
-    The copy is named after a hash of model.keras, so it can never stand in for another
-    version of the model, whatever the files' dates (a git clone sets them all anew).
+    The copy is named after a hash of model.keras and the views, so it can never stand in for
+    another version of the model, whatever the files' dates (a git clone sets them all anew).
     """
-    digest = hashlib.sha256((loaded.path / MODEL_FILE).read_bytes()).hexdigest()[:16]
+    tta = loaded.metadata.get("tta", "none")
+    digest = hashlib.sha256((loaded.path / MODEL_FILE).read_bytes() + tta.encode()).hexdigest()[:16]
     cached = loaded.path / f"model-{digest}.tflite"
     if cached.is_file():
         return cached.read_bytes()
     import tensorflow as tf
 
-    flat = tf.lite.TFLiteConverter.from_keras_model(loaded.model).convert()
+    from core.tta import inference_model
+
+    flat = tf.lite.TFLiteConverter.from_keras_model(inference_model(loaded.model, tta)).convert()
     try:
         for stale in loaded.path.glob("model-*.tflite"):
             stale.unlink()

@@ -16,13 +16,17 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import keras
 import numpy as np
+from keras import layers
 
-from core.data import Dataset
-from core.emotions import emotion_set
-from core.faces import INPUT_SIZE
+from core.emotions import INPUT_SIZE, emotion_set
 from core.runs import HISTORY_FILE, METADATA_FILE, MODEL_FILE, save_model, write_json, write_text
+
+if TYPE_CHECKING:
+    from core.data import Dataset  # core.data needs OpenCV, which a training-only machine may lack
 
 CHECKPOINT_FILE = "checkpoint.keras"  # last epoch with optimizer state, for --resume
 STATE_FILE = "state.json"
@@ -97,78 +101,66 @@ def split_validation(images: np.ndarray, labels: np.ndarray, fraction: float, se
     return (images[~is_val], labels[~is_val]), (images[is_val], labels[is_val])
 
 
-def augment_batch(images, seed_stream):
+def augmenter(seed: int) -> keras.Sequential:
     """Random mirror, shift (up to 4 px), rotation (10 deg), zoom (10%), lighting and erasing.
 
-    Geometry is one affine warp per image with reflected borders, so it costs one
-    resampling; this runs in the tf.data pipeline beside the training step.
+    Keras' own preprocessing layers, so the same recipe trains on every backend. They sit in
+    front of the net only while it trains (see `_trainer`): the saved model never carries them.
     """
-    import tensorflow as tf
-
-    n = tf.shape(images)[0]
-    size = float(INPUT_SIZE)
-    centre = (size - 1) / 2
-
-    def uniform(low, high, shape=None):
-        return tf.random.stateless_uniform(shape if shape is not None else [n], seed_stream(), low, high)
-
-    angle = uniform(-10.0, 10.0) * math.pi / 180
-    scale = uniform(0.9, 1.1)
-    flip = tf.where(uniform(0.0, 1.0) < 0.5, -1.0, 1.0)
-    shift_x, shift_y = uniform(-4.0, 4.0), uniform(-4.0, 4.0)
-    cos, sin = tf.cos(angle) / scale, tf.sin(angle) / scale
-    a0, a1, b0, b1 = cos * flip, -sin, sin * flip, cos
-    a2 = centre - (a0 * centre + a1 * centre) + shift_x
-    b2 = centre - (b0 * centre + b1 * centre) + shift_y
-    zeros = tf.zeros_like(a0)
-    transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
-    images = tf.raw_ops.ImageProjectiveTransformV3(
-        images=images, transforms=transforms, output_shape=[INPUT_SIZE, INPUT_SIZE],
-        fill_value=0.0, interpolation="BILINEAR", fill_mode="REFLECT",
-    )
-    # Lighting: contrast around each face's mean, then brightness.
-    mean = tf.reduce_mean(images, axis=[1, 2, 3], keepdims=True)
-    contrast = tf.reshape(uniform(0.7, 1.3), [-1, 1, 1, 1])
-    brightness = tf.reshape(uniform(-30.0, 30.0), [-1, 1, 1, 1])
-    images = (images - mean) * contrast + mean + brightness
-    # Random erasing: half the faces lose a rectangle (2-20% of the area) to noise.
-    area = uniform(0.02, 0.2) * size * size
-    aspect = tf.exp(uniform(math.log(0.3), math.log(3.3)))
-    height, width = tf.sqrt(area * aspect), tf.sqrt(area / aspect)
-    top, left = uniform(0.0, 1.0) * (size - height), uniform(0.0, 1.0) * (size - width)
-    grid = tf.range(size)
-    rows = (grid[None, :] >= top[:, None]) & (grid[None, :] < (top + height)[:, None])
-    cols = (grid[None, :] >= left[:, None]) & (grid[None, :] < (left + width)[:, None])
-    erase = rows[:, :, None] & cols[:, None, :] & (uniform(0.0, 1.0) < 0.5)[:, None, None]
-    noise = uniform(0.0, 255.0, tf.shape(images))
-    images = tf.where(erase[..., None], noise, images)
-    return tf.clip_by_value(images, 0.0, 255.0)
+    shift = 4 / INPUT_SIZE  # the nets look at the central 40x40: a shift of 4 px is a random crop
+    return keras.Sequential([
+        layers.RandomFlip("horizontal", seed=seed),
+        layers.RandomTranslation(shift, shift, fill_mode="reflect", seed=seed + 1),
+        layers.RandomRotation(10 / 360, fill_mode="reflect", seed=seed + 2),
+        layers.RandomZoom(0.1, fill_mode="reflect", seed=seed + 3),
+        layers.RandomContrast(0.3, seed=seed + 4),  # contrast 0.7-1.3
+        layers.RandomBrightness(30 / 255, value_range=(0, 255), seed=seed + 5),  # +-30 grey levels
+        layers.RandomErasing(factor=(0.5, 0.5), scale=(0.02, 0.2), value_range=(0, 255), seed=seed + 6),
+    ], name="augment")
 
 
-def _pipeline(images, labels, num_classes, batch_size, shuffle, augment, seed):
-    import tensorflow as tf
+def _trainer(model: keras.Model, augment: bool, seed: int) -> keras.Model:
+    """What `fit` trains: the model, behind the augmentation layers when the recipe augments."""
+    if not augment:
+        return model
+    faces = keras.Input(model.inputs[0].shape[1:], name="face")
+    return keras.Model(faces, model(augmenter(seed)(faces)), name=f"train_{model.name}")
 
-    x = images.astype(np.float32)[..., None]
-    y = np.eye(num_classes, dtype=np.float32)[labels]
-    dataset = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle:
-        dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size)
-    if augment:
-        generator = tf.random.Generator.from_seed(seed)
-        dataset = dataset.map(
-            lambda xb, yb: (augment_batch(xb, lambda: generator.uniform_full_int([2], dtype=tf.int32)), yb),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
-    return dataset.prefetch(tf.data.AUTOTUNE)
+
+def _inner_model(trainer: keras.Model) -> keras.Model:
+    """The model a trainer wraps (itself when it has no augmentation in front)."""
+    return trainer.layers[-1] if trainer.name.startswith("train_") else trainer
+
+
+def _arrays(images: np.ndarray, labels: np.ndarray, num_classes: int, devices: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Faces as float32 (N, 48, 48, 1) and one-hot labels (label smoothing needs them).
+
+    Over several devices every batch, the last one too, is split evenly between them, so N is cut
+    to a multiple of their number (at most devices - 1 faces left out).
+    """
+    keep = len(labels) - len(labels) % devices
+    return images[:keep].astype(np.float32)[..., None], np.eye(num_classes, dtype=np.float32)[labels[:keep]]
+
+
+def _spread_over_devices() -> int:
+    """Data-parallel training over every device Keras sees, when it sees several; how many it uses.
+
+    Keras' distribution API shards each batch across the devices and keeps a copy of the weights on
+    each: several GPUs, or several machines set up with keras.distribution.initialize(). It runs on
+    the JAX backend; on the others training uses one device.
+    """
+    if keras.backend.backend() != "jax":
+        return 1
+    devices = keras.distribution.list_devices()
+    if len(devices) > 1:
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+    return len(devices)
 
 
 # -- callbacks ----------------------------------------------------------------------------------
 
 
 def _callbacks(config, run_dir, on_progress, should_stop, start_epoch, history, steps_per_epoch):
-    import keras
-
     class Reporter(keras.callbacks.Callback):
         """Progress, ETA, cancellation, the best-epoch model and the resumable checkpoint."""
 
@@ -199,12 +191,13 @@ def _callbacks(config, run_dir, on_progress, should_stop, start_epoch, history, 
             self.epoch = epoch
 
         def on_epoch_end(self, epoch, logs=None):
-            row = {"epoch": epoch + 1, **_floats(logs), "lr": float(self.model.optimizer.learning_rate)}
+            learning_rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            row = {"epoch": epoch + 1, **_floats(logs), "lr": learning_rate}
             history.append(row)
             if row.get("val_accuracy", -1) > self.best:
                 self.best, self.best_epoch = row["val_accuracy"], epoch + 1
-                save_model(self.model, run_dir / MODEL_FILE)
-            save_model(self.model, run_dir / CHECKPOINT_FILE)
+                save_model(_inner_model(self.model), run_dir / MODEL_FILE)
+            save_model(self.model, run_dir / CHECKPOINT_FILE)  # with the optimizer's state, for --resume
             write_json(run_dir / STATE_FILE, {"config": asdict(config), "epoch": epoch + 1, "history": history})
             write_text(run_dir / HISTORY_FILE, _history_csv(history))
             if on_progress:
@@ -243,14 +236,18 @@ def _history_csv(history: list[dict]) -> str:
 # -- the run ------------------------------------------------------------------------------------
 
 
-def _optimizer(config: TrainConfig):
-    import keras
-
+def _optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
     if config.optimizer == "sgd":
         return keras.optimizers.SGD(config.learning_rate, momentum=0.9, nesterov=True, weight_decay=config.weight_decay or None)
     if config.optimizer == "adam":
         return keras.optimizers.Adam(config.learning_rate, weight_decay=config.weight_decay or None)
     raise ValueError(f"unknown optimizer {config.optimizer!r}: use sgd or adam")
+
+
+def _compiled(trainer: keras.Model, optimizer: keras.optimizers.Optimizer, config: TrainConfig) -> keras.Model:
+    loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+    trainer.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+    return trainer
 
 
 def train(
@@ -262,20 +259,20 @@ def train(
     resume: bool = False,
     init_model: Path | None = None,
 ) -> dict:
-    """Train, write the run folder and return its metadata.
+    """Train, write the run folder and return its metadata. Runs on any Keras backend.
 
     resume: continue the run in `run_dir` from its checkpoint (weights, optimizer, epoch).
     init_model: start from another model's weights (a warm start; same architecture and classes).
     Raises Cancelled when `should_stop` asked to stop; the best epoch so far stays saved.
     """
-    import keras
-    import tensorflow as tf
-
     from core.models import build_model
-    from core.runs import load_model
+    from core.runs import read_metadata
 
     emotions = emotion_set(config.emotions)
     keras.utils.set_random_seed(config.seed)
+    devices = _spread_over_devices()
+    if config.batch_size % devices:
+        raise ValueError(f"a batch of {config.batch_size} does not split evenly over {devices} devices")
     if "train" in dataset.images:
         train_images, train_labels = dataset.select("train", emotions)
     else:
@@ -291,25 +288,28 @@ def train(
     history: list[dict] = []
     start_epoch = 0
     earlier: dict = {}  # what the run's earlier segments recorded, when resuming
+    lineage = {"epochs": 0, "cpu_hours": 0.0}  # the training behind a warm start's weights
     if resume:
         import json
 
         state = json.loads((run_dir / STATE_FILE).read_text())
         history, start_epoch = state["history"], state["epoch"]
         earlier = json.loads((run_dir / METADATA_FILE).read_text())
-        model = keras.saving.load_model(run_dir / CHECKPOINT_FILE, safe_mode=True)
+        lineage = earlier.get("lineage", lineage)
+        trainer = keras.saving.load_model(run_dir / CHECKPOINT_FILE, safe_mode=True)
+        if config.augment and trainer is _inner_model(trainer):  # a checkpoint from before augmentation was a layer
+            trainer = _compiled(_trainer(trainer, True, config.seed), trainer.optimizer, config)
     else:
         model = build_model(config.architecture, len(emotions))
         if init_model is not None:
-            model.set_weights(load_model(init_model).model.get_weights())
-        model.compile(
-            optimizer=_optimizer(config),
-            loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-            metrics=["accuracy"],
-        )
+            from core.runs import load_model
 
-    train_data = _pipeline(train_images, train_labels, len(emotions), config.batch_size, True, config.augment, config.seed)
-    val_data = _pipeline(val_images, val_labels, len(emotions), 512, False, False, config.seed)
+            model.set_weights(load_model(init_model).model.get_weights())
+            lineage = _totals(read_metadata(init_model))
+        trainer = _compiled(_trainer(model, config.augment, config.seed), _optimizer(config), config)
+
+    train_x, train_y = _arrays(train_images, train_labels, len(emotions), devices)
+    val_x, val_y = _arrays(val_images, val_labels, len(emotions), devices)
     steps = math.ceil(len(train_images) / config.batch_size)
     metadata = {
         "name": run_dir.name,
@@ -321,44 +321,67 @@ def train(
         "dataset": {"source": dataset.source, "fingerprint": dataset.fingerprint,
                     "train_images": int(len(train_images)), "validation_images": int(len(val_images))},
         "initialised_from": earlier.get("initialised_from") or (str(init_model) if init_model else None),
+        "lineage": lineage,
         "created": earlier.get("created") or time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "status": "training",
+        "backend": keras.backend.backend(),
+        "devices": devices,
     }
     write_json(run_dir / METADATA_FILE, metadata)
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
     try:
-        model.fit(train_data, validation_data=val_data, epochs=config.epochs, initial_epoch=start_epoch, verbose=0, shuffle=False,
-                  callbacks=_callbacks(config, run_dir, on_progress, should_stop, start_epoch, history, steps))
+        trainer.fit(train_x, train_y, batch_size=config.batch_size, validation_data=(val_x, val_y), validation_batch_size=512,
+                    epochs=config.epochs, initial_epoch=start_epoch, shuffle=True, verbose=0,
+                    callbacks=_callbacks(config, run_dir, on_progress, should_stop, start_epoch, history, steps))
         metadata["status"] = "finished"
     except Cancelled:
         metadata["status"] = "cancelled"
     metadata["training_seconds"] = round(earlier.get("training_seconds", 0) + time.monotonic() - started, 1)
+    metadata["training_cpu_seconds"] = round(earlier.get("training_cpu_seconds", 0) + time.process_time() - cpu_started, 1)
     metadata["epochs_trained"] = len(history)
+    metadata["total_epochs"] = lineage["epochs"] + len(history)
+    metadata["total_cpu_hours"] = round(lineage["cpu_hours"] + metadata["training_cpu_seconds"] / 3600, 4)
     metadata["history_tail"] = history[-1] if history else None
     if not (run_dir / MODEL_FILE).exists():
         write_json(run_dir / METADATA_FILE, metadata)
         return metadata
-    metadata["metrics"] = _final_metrics(run_dir, metadata, dataset, emotions, val_images, val_labels)
+    metadata["metrics"], metadata["calibration"] = _final_metrics(run_dir, metadata, dataset, emotions, val_images, val_labels)
+    metadata["temperature"] = metadata["calibration"]["temperature"]
     write_json(run_dir / METADATA_FILE, metadata)
     return metadata
 
 
-def _final_metrics(run_dir, metadata, dataset, emotions, val_images, val_labels) -> dict:
-    """Scores of the best epoch (with the run's test-time augmentation) on validation and test."""
-    from core.evaluation import summary
-    from core.recognise import Classifier
-    from core.runs import LoadedModel
+def _totals(metadata: dict) -> dict:
+    """Epochs and CPU-hours behind a trained model, its warm-start ancestors included."""
+    epochs = metadata.get("total_epochs", metadata.get("epochs_trained", 0))
+    return {"epochs": int(epochs), "cpu_hours": float(metadata.get("total_cpu_hours", 0.0))}
 
-    import keras
+
+def _final_metrics(run_dir, metadata, dataset, emotions, val_images, val_labels) -> tuple[dict, dict]:
+    """Scores of the best epoch, with the run's test-time augmentation, on validation and test, and
+    the temperature that calibrates its probabilities on the validation faces.
+
+    Keras on the training backend rather than the product's TensorFlow Lite path, so that a
+    machine without TensorFlow can finish a run; a test checks that the two agree.
+    """
+    from core.calibration import calibration_report, fit_temperature
+    from core.evaluation import summary
+    from core.tta import inference_model
 
     best = keras.saving.load_model(run_dir / MODEL_FILE, compile=False, safe_mode=True)
     save_model(best, run_dir / MODEL_FILE)  # without the optimizer's state: half the size, all the model
-    classifier = Classifier(LoadedModel(best, metadata, run_dir))
-    metrics = {"validation": _brief(summary(classifier.probabilities(val_images), val_labels, emotions))}
+    answer = inference_model(best, metadata["tta"])
+
+    def probabilities(images):
+        return answer.predict(images.astype(np.float32)[..., None], batch_size=256, verbose=0)
+
+    val_probabilities = probabilities(val_images)
+    metrics = {"validation": _brief(summary(val_probabilities, val_labels, emotions))}
     if dataset.evaluation_split() == "test" and "train" in dataset.images:  # only a held-out test/ counts
         test_images, test_labels = dataset.select("test", emotions)
-        metrics["test"] = _brief(summary(classifier.probabilities(test_images), test_labels, emotions))
-    return metrics
+        metrics["test"] = _brief(summary(probabilities(test_images), test_labels, emotions))
+    calibration = calibration_report(val_probabilities, val_labels, fit_temperature(val_probabilities, val_labels))
+    return metrics, calibration
 
 
 def _brief(report: dict) -> dict:

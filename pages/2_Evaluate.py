@@ -2,10 +2,17 @@
 
 import streamlit as st
 
+import numpy as np
+
 import dashboard
+from core.calibration import BINS, apply_temperature, calibration_report, reliability_figure
 from core.data import DatasetError, resolve_data_path
-from core.evaluation import Scores, confusion_figure
+from core.evaluation import Scores, compare, confusion_figure
+from core.explain import overlay
 from core.runs import ModelError
+
+NO_COMPARISON = "No comparison"
+GRID = 8  # faces per row in the grids of faces
 
 dashboard.page_setup("Evaluate", ":material/analytics:")
 
@@ -16,6 +23,8 @@ models = dashboard.model_choices()
 model_column, data_column = st.columns(2)
 model_label = model_column.selectbox("Model", list(models), key="model")
 model_dir = models[model_label]
+other_label = model_column.selectbox("Compare with", [NO_COMPARISON, *(m for m in models if m != model_label)],
+                                     key="compare", help="A second model, scored on the same faces.")
 data_kind = data_column.segmented_control("Test faces", ["Bundled sample", "Path on the server"],
                                           default="Bundled sample", required=True, key="data_kind")
 if data_kind == "Bundled sample":
@@ -37,6 +46,7 @@ else:
 try:
     dataset = dashboard.dataset_at(data_path)
     evaluation = dashboard.evaluation_of(model_dir, dataset)
+    classifier = dashboard.classifier_for(model_dir)
 except (DatasetError, ModelError, ValueError) as error:  # ValueError: none of the model's emotions in the data
     st.error(str(error))
     st.stop()
@@ -71,13 +81,75 @@ with seed_tab:
         st.caption("Only faces whose true emotion is one of the five; the prediction is the likeliest of the five.")
         show_scores(seed_scores, f"5 emotions: accuracy {seed_scores.accuracy:.1%} (n={seed_scores.n})")
 
+# -- calibration ---------------------------------------------------------------------------------
+st.subheader("How far to trust its probabilities")
+# The classifier's probabilities are calibrated; dividing by 1/T undoes it, for the "before" figures.
+temperature = classifier.temperature
+raw = apply_temperature(evaluation.probabilities, 1 / temperature)
+calibration = calibration_report(raw, evaluation.labels, temperature)
+figure_column, text_column = st.columns([3, 2])
+figure_column.pyplot(reliability_figure(raw, evaluation.labels, temperature), width="stretch")
+before_column, after_column = text_column.columns(2)
+before_column.metric("ECE before", f"{calibration['ece_before']:.3f}")
+after_column.metric("ECE after", f"{calibration['ece_after']:.3f}",
+                    delta=f"{calibration['ece_after'] - calibration['ece_before']:+.3f}", delta_color="inverse")
+fitted = (f"The model's temperature, T = {temperature:g}, was fitted on its validation faces; it changes no answer, "
+          "only the probabilities, which choose a strong or a normal voice on Try it."
+          if "temperature" in classifier.loaded.metadata else
+          "This model has no fitted temperature yet: `scripts/calibrate.py` fits one.")
+text_column.caption("Expected calibration error: the gap between how sure the model says it is and how often it is "
+                    f"right, averaged over {BINS} confidence bins. {fitted}"
+                    + (" A small sample gives noisy bins." if scores.n < 1000 else ""))
+
 # -- mistakes --------------------------------------------------------------------------------------
 st.subheader("Misclassified faces")
 mistakes = evaluation.misclassified(limit=24)
 if not mistakes:
     st.success("No mistakes on these faces.")
 else:
-    st.caption(f"A random {len(mistakes)} of the model's wrong answers: true emotion → predicted (confidence).")
-    grid = st.columns(8)
-    for index, (face, true, predicted, confidence) in enumerate(mistakes):
-        grid[index % 8].image(face, caption=f"{true} → {predicted} ({confidence:.0%})", width="stretch")
+    explain = st.toggle("Show what the model looked at", key="explain_mistakes",
+                        help="A Grad-CAM heatmap over each face: red where the face pushed the model "
+                             "towards its wrong answer.")
+    st.caption(f"A random {len(mistakes)} of the model's wrong answers: true emotion → predicted (confidence)."
+               + (" Red: what made the model say the predicted emotion." if explain else ""))
+    faces = np.stack([face for face, *_ in mistakes])
+    if explain:
+        faces = [overlay(face, heat, side=96) for face, heat in
+                 zip(faces, dashboard.heatmaps_of(faces, [predicted for _, _, predicted, _ in mistakes], model_dir))]
+    grid = st.columns(GRID)
+    for index, ((_, true, predicted, confidence), face) in enumerate(zip(mistakes, faces)):
+        grid[index % GRID].image(face, caption=f"{true} → {predicted} ({confidence:.0%})", width="stretch")
+
+# -- side by side ----------------------------------------------------------------------------------
+if other_label == NO_COMPARISON:
+    st.stop()
+other_dir = models[other_label]
+st.header(f"Side by side: A = {model_dir.name}, B = {other_dir.name}", divider="gray")
+try:
+    comparison = compare(evaluation, dashboard.evaluation_of(other_dir, dataset))
+except (ModelError, ValueError) as error:
+    st.error(str(error))
+    st.stop()
+st.caption(comparison.note)
+a_column, b_column, disagree_column = st.columns(3)
+a_column.metric(f"Accuracy A, {model_dir.name}", dashboard.percent(comparison.a.accuracy))
+b_column.metric(f"Accuracy B, {other_dir.name}", dashboard.percent(comparison.b.accuracy),
+                delta=f"{comparison.b.accuracy - comparison.a.accuracy:+.1%} vs A")
+disagree_column.metric("Faces they answer differently", f"{len(comparison.disagreements):,} of {comparison.a.n:,}")
+st.dataframe(comparison.table(), column_config={
+    name: st.column_config.NumberColumn(format="%+.2f" if "B-A" in name else "%.2f")
+    for name in comparison.table().columns if name != "support"})
+left, right = st.columns(2)
+left.pyplot(confusion_figure(comparison.a, normalised=normalised, title=f"A: {model_dir.name}, "
+                             f"accuracy {comparison.a.accuracy:.1%}"), width="stretch")
+right.pyplot(confusion_figure(comparison.b, normalised=normalised, title=f"B: {other_dir.name}, "
+                              f"accuracy {comparison.b.accuracy:.1%}"), width="stretch")
+disagreeing = comparison.disagreeing_faces(limit=24)
+st.subheader("Faces they disagree on")
+if not disagreeing:
+    st.success("The two models give the same answer on every face.")
+else:
+    st.caption(f"The first {len(disagreeing)}: true emotion · A's answer · B's answer.")
+    grid = st.columns(GRID)
+    for index, (face, true, answer_a, answer_b) in enumerate(disagreeing):
+        grid[index % GRID].image(face, caption=f"{true} · A: {answer_a} · B: {answer_b}", width="stretch")

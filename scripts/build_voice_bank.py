@@ -2,10 +2,11 @@
 
     python scripts/build_voice_bank.py --source ../shared/data/ravdess
 
-For each emotion the model knows, one clip per actor (both genders, strong
-intensity where RAVDESS has it, the two statements alternating), trimmed of
-leading and trailing silence, loudness-normalised and encoded as mono MP3,
-which every browser plays. Needs ffmpeg on the PATH.
+For each emotion the model knows, one clip per actor and intensity (both
+genders; normal and strong, neutral has only normal in RAVDESS; the two
+statements alternating), loudness-normalised, trimmed of leading and
+trailing silence and encoded as mono MP3, which every browser plays.
+Needs ffmpeg on the PATH.
 """
 
 from __future__ import annotations
@@ -23,8 +24,11 @@ from core.paths import VOICES_DIR  # noqa: E402
 from core.voices import load_voice_bank  # noqa: E402
 
 RAVDESS_CODES = {"neutral": "01", "happy": "03", "sad": "04", "angry": "05", "fear": "06", "disgust": "07", "surprise": "08"}
-TRIM_AND_LEVEL = ("silenceremove=start_periods=1:start_threshold=-45dB,areverse,"
-                  "silenceremove=start_periods=1:start_threshold=-45dB,areverse,loudnorm=I=-18:TP=-2")
+INTENSITY_CODES = ("01", "02")  # normal, strong
+# Loudness first: some normal-intensity clips peak below -39 dB, and a silence threshold applied before
+# levelling would cut them away entirely.
+LEVEL_AND_TRIM = ("loudnorm=I=-18:TP=-2,silenceremove=start_periods=1:start_threshold=-45dB,areverse,"
+                  "silenceremove=start_periods=1:start_threshold=-45dB,areverse")
 
 ATTRIBUTION = """\
 # Voice clips: attribution and licence
@@ -40,8 +44,8 @@ Emotional Speech and Song (RAVDESS), speech, audio-only:
 Licence: Creative Commons Attribution-NonCommercial-ShareAlike 4.0 International
 (CC BY-NC-SA 4.0), https://creativecommons.org/licenses/by-nc-sa/4.0/
 
-Changes made: clips selected (one per actor and emotion), leading and trailing
-silence trimmed, loudness normalised, re-encoded as mono MP3 by
+Changes made: clips selected (one per actor, emotion and intensity), loudness
+normalised, leading and trailing silence trimmed, re-encoded as mono MP3 by
 `scripts/build_voice_bank.py`. File names keep the original RAVDESS names
 (modality-channel-emotion-intensity-statement-repetition-actor). These derived
 clips are shared under the same licence; they may not be used commercially.
@@ -49,18 +53,19 @@ clips are shared under the same licence; they may not be used commercially.
 
 
 def pick_clips(source: Path, per_emotion: int) -> dict[str, list[Path]]:
+    """Up to `per_emotion` actors per emotion, each with a clip of every intensity RAVDESS has for it."""
     actors = sorted(p for p in source.glob("Actor_*") if p.is_dir())
     chosen: dict[str, list[Path]] = {}
     for emotion, code in RAVDESS_CODES.items():
-        for actor_dir in actors:
+        # Actors in order alternate male (odd) and female (even): any prefix holds both genders.
+        for actor_dir in actors[:per_emotion]:
             actor = int(actor_dir.name.split("_")[1])
-            intensity = "01" if emotion == "neutral" else "02"
-            statement = "01" if actor % 2 else "02"
-            matches = sorted(actor_dir.glob(f"03-01-{code}-{intensity}-{statement}-01-{actor:02d}.*"))
-            if matches:
-                chosen.setdefault(emotion, []).append(matches[0])
-        # Spread the pick over actors so both genders are present in any prefix.
-        chosen[emotion] = chosen.get(emotion, [])[:per_emotion]
+            for intensity in INTENSITY_CODES:
+                # The statement alternates with actor and intensity, so both sentences are heard.
+                statement = "01" if (actor + int(intensity)) % 2 else "02"
+                matches = sorted(actor_dir.glob(f"03-01-{code}-{intensity}-{statement}-01-{actor:02d}.*"))
+                if matches:
+                    chosen.setdefault(emotion, []).append(matches[0])
     return chosen
 
 
@@ -68,7 +73,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", type=Path, default=Path("../shared/data/ravdess"), help="RAVDESS folder (Actor_NN/...)")
     parser.add_argument("--out", type=Path, default=VOICES_DIR)
-    parser.add_argument("--per-emotion", type=int, default=20, help="clips per emotion (one per actor)")
+    parser.add_argument("--per-emotion", type=int, default=20, help="actors per emotion (a clip per intensity each)")
     parser.add_argument("--bitrate", default="40k")
     args = parser.parse_args()
     if shutil.which("ffmpeg") is None:
@@ -84,7 +89,7 @@ def main() -> int:
         (partial / emotion).mkdir(parents=True)
         for clip in clips:
             target = partial / emotion / f"{clip.stem}.mp3"
-            subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), "-af", TRIM_AND_LEVEL, "-ac", "1", "-ar", "24000",
+            subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), "-af", LEVEL_AND_TRIM, "-ac", "1", "-ar", "24000",
                             "-c:a", "libmp3lame", "-b:a", args.bitrate, str(target)], check=True)
     (partial / "ATTRIBUTION.md").write_text(ATTRIBUTION)
     shutil.rmtree(args.out, ignore_errors=True)
@@ -92,6 +97,8 @@ def main() -> int:
     bank = load_voice_bank(args.out)
     size = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
     print(f"voice bank in {args.out}: {size / 1e6:.1f} MB; clips per emotion: {bank.counts()}")
+    for warning in bank.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     missing = [e for e in EMOTIONS if not bank.count(e)]
     if missing:
         print(f"warning: no clips for {', '.join(missing)}", file=sys.stderr)

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
+from core.voices import STRONG_CONFIDENCE
+from photos import HAPPY_FACE, SAMPLE_ZIP, encode, portrait
 from photos import PROJECT_ROOT as ROOT
 
-SCRIPTS = ["build_dataset", "train", "evaluate", "predict", "build_voice_bank"]
+SCRIPTS = ["build_dataset", "train", "evaluate", "predict", "build_voice_bank", "calibrate"]
 
 
 def run(*args, check=True) -> subprocess.CompletedProcess:
@@ -42,8 +47,36 @@ def test_predict_json_names_faces_and_a_voice(fer_photo):
     assert face["emotion"] in face["probabilities"] and len(face["box"]) == 4
     assert answer["voice"]["emotion"] == face["emotion"]
     assert Path(answer["voice"]["path"]).is_file()
+    # Strong when the model is sure of the face; the speaker and gender come from the RAVDESS name.
+    strong = face["probabilities"][face["emotion"]] >= STRONG_CONFIDENCE
+    assert answer["voice"]["intensity"] == ("strong" if strong and face["emotion"] != "neutral" else "normal")
+    assert answer["voice"]["gender"] in answer["voice"]["speaker"]
     again = json.loads(run("scripts/predict.py", fer_photo, "--seed", "1", "--json").stdout)
     assert again["voice"] == answer["voice"]
+
+
+def test_predict_honours_the_gender_asked_for(fer_photo):
+    for gender in ("female", "male"):
+        answer = json.loads(run("scripts/predict.py", fer_photo, "--gender", gender, "--json").stdout)
+        assert answer["voice"]["gender"] == gender
+
+
+def test_predict_explain_writes_the_photo_with_heatmaps(tmp_path):
+    photo = tmp_path / "portrait.png"
+    with zipfile.ZipFile(SAMPLE_ZIP) as archive:
+        photo.write_bytes(encode(portrait(archive.read(HAPPY_FACE)), "PNG"))
+    out = tmp_path / "why.png"
+    answer = json.loads(run("scripts/predict.py", photo, "--explain", out, "--json").stdout)
+    assert answer["explanation"] == str(out)
+    drawn = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    assert drawn.shape[:2] == (480, 640)
+    x, y, w, h = answer["faces"][0]["box"]
+    colour = np.abs(drawn - drawn.mean(axis=-1, keepdims=True)).sum(axis=-1) > 30  # the gray photo has none
+    assert colour[y : y + h, x : x + w].mean() > 0.5  # the heatmap covers the face
+    assert not colour[:, : x - 40].any()  # and nothing left of it
+    assert not list(tmp_path.glob(".*partial*"))  # written atomically: no temporary file left behind
+    bad = run("scripts/predict.py", photo, "--explain", tmp_path / "why.txt", check=False)
+    assert bad.returncode == 2 and "--explain" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_predict_human_output(fer_photo):
@@ -69,6 +102,37 @@ def test_evaluate_json_contract(sample_zip):
     assert report["n"] == 140 and report["n_5class"] == 100
     assert sum(map(sum, report["confusion_matrix"])) == 140
     assert set(report["per_class"]) == set(report["classes"])
+
+
+def test_evaluate_compares_two_models_on_the_faces_both_know(sample_zip):
+    report = json.loads(run("scripts/evaluate.py", "--data", sample_zip, "--compare", "models/seed", "--json").stdout)
+    comparison = report["comparison"]
+    assert comparison["classes"] == ["angry", "fear", "happy", "sad", "surprise"] and comparison["n"] == 100
+    assert "disgust, neutral left out" in comparison["note"]
+    assert comparison["accuracy"]["a"] == report["accuracy_5class"]  # A on the shared five is its 5-class score
+    accuracy = comparison["accuracy"]
+    assert accuracy["difference"] == pytest.approx(accuracy["b"] - accuracy["a"], abs=1e-4)
+    assert sum(comparison["outcomes"].values()) == 100
+    assert comparison["disagreements"] >= comparison["outcomes"]["only_a_right"] + comparison["outcomes"]["only_b_right"]
+    happy = comparison["per_class"]["happy"]
+    assert happy["recall_difference"] == pytest.approx(happy["recall_b"] - happy["recall_a"], abs=1e-4)
+    for matrix in comparison["confusion_matrix"].values():
+        assert np.array(matrix).shape == (5, 5) and np.array(matrix).sum() == 100
+    assert report["calibration"]["temperature"] > 0 and 0 <= report["calibration"]["ece_after"] <= 1
+
+
+def test_calibrate_fits_on_the_validation_split_and_refuses_data_without_train(tmp_path, sample_zip):
+    model = tmp_path / "seed"
+    shutil.copytree(ROOT / "models" / "seed", model)
+    data = tmp_path / "faces.zip"  # the sample's test faces, posing as a train/ split
+    with zipfile.ZipFile(sample_zip) as source, zipfile.ZipFile(data, "w") as target:
+        for name in source.namelist():
+            target.writestr(name.replace("test/", "train/", 1), source.read(name))
+    report = json.loads(run("scripts/calibrate.py", "--model", model, "--data", data, "--json").stdout)
+    assert report["n"] == 10  # 10% of the 100 faces of the seed's five emotions
+    assert json.loads((model / "metadata.json").read_text())["temperature"] == report["temperature"]
+    refused = run("scripts/calibrate.py", "--model", model, "--data", sample_zip, check=False)
+    assert refused.returncode == 2 and "no 'train' split" in refused.stderr and "Traceback" not in refused.stderr
 
 
 def test_evaluate_refuses_a_missing_dataset():

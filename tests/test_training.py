@@ -9,12 +9,14 @@ import subprocess
 import sys
 import time
 
+import keras
+import numpy as np
 import pytest
 
 from core.data import load_dataset
 from core.models import build_model
 from core.runs import METADATA_FILE, MODEL_FILE, ModelError, active_model_dir, list_runs, load_model, set_active
-from core.training import Cancelled, recipe, train
+from core.training import Cancelled, augmenter, recipe, train
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +68,24 @@ def test_resume_continues_from_the_checkpoint_and_keeps_the_runs_record(sample, 
     assert metadata["initialised_from"] == str(tmp_path / "first") and first["initialised_from"] is None
     assert metadata["created"] == begun["created"]
     assert metadata["training_seconds"] > begun["training_seconds"]
+    # The epochs and CPU time behind the weights add up across the warm start and the resume.
+    assert metadata["total_epochs"] == first["epochs_trained"] + 2
+    assert metadata["total_cpu_hours"] >= first["total_cpu_hours"] > 0
+
+
+def test_augmentation_runs_only_while_training_and_is_not_saved(sample, tmp_path):
+    faces = sample.images["test"][:8].astype(np.float32)[..., None]
+    layers = augmenter(seed=1)
+    assert np.array_equal(keras.ops.convert_to_numpy(layers(faces, training=False)), faces)
+    changed = keras.ops.convert_to_numpy(layers(faces, training=True))
+    assert changed.shape == faces.shape and not np.allclose(changed, faces)
+    assert changed.min() >= -1e-3 and changed.max() <= 255 + 1e-3  # still pixel values
+
+    metadata = train(recipe("vgg", epochs=1, batch_size=32), sample, tmp_path)
+    saved = keras.saving.load_model(tmp_path / MODEL_FILE)
+    assert "augment" not in [layer.name for layer in saved.layers]  # the product never runs augmentation
+    assert metadata["status"] == "finished" and metadata["backend"] == keras.backend.backend()
+    assert 0 < metadata["temperature"] and metadata["calibration"]["n"] == metadata["dataset"]["validation_images"]
 
 
 def test_damaged_models_are_refused_and_the_active_model_stays(sample, tmp_path, monkeypatch):

@@ -10,7 +10,8 @@ import pytest
 
 from core.emotions import EMOTIONS
 from core.paths import VOICES_DIR
-from core.voices import NoVoiceError, VoicePicker, choose_voice, load_voice_bank
+from core.voices import (GENDERS, STRONG_CONFIDENCE, NoVoiceError, VoicePicker, choose_voice, intensity_for,
+                         load_voice_bank)
 
 REAL_CLIPS = sorted(VOICES_DIR.glob("*/*.mp3"))
 
@@ -33,14 +34,54 @@ def test_shipped_bank_covers_every_emotion_with_ten_speakers_of_both_genders():
     assert "CC BY-NC-SA 4.0" in attribution and "Livingstone" in attribution
 
 
+def test_shipped_bank_has_both_intensities_each_spoken_by_both_genders():
+    bank = load_voice_bank(VOICES_DIR)
+    for emotion in EMOTIONS:
+        # RAVDESS has no strong neutral.
+        intensities = ("normal",) if emotion == "neutral" else ("normal", "strong")
+        assert {clip.intensity for clip in bank.clips[emotion]} == set(intensities), emotion
+        for intensity in intensities:
+            for gender in GENDERS:
+                speakers = {c.speaker for c in bank.clips[emotion] if (c.intensity, c.gender) == (intensity, gender)}
+                assert len(speakers) >= 5, (emotion, intensity, gender)
+
+
 def test_ravdess_and_crema_d_names_are_recognised(tmp_path):
     copy_clip(REAL_CLIPS[0], tmp_path / "Actor_07" / "03-01-08-02-01-01-07.mp3")  # surprised, actor 7
     copy_clip(REAL_CLIPS[0], tmp_path / "crema" / "1001_DFA_ANG_XX.mp3")
     copy_clip(REAL_CLIPS[0], tmp_path / "Happiness" / "my-own-recording.mp3")
+    copy_clip(REAL_CLIPS[0], tmp_path / "Actor_12" / "03-01-03-01-02-01-12.mp3")  # happy, normal, actor 12
     bank = load_voice_bank(tmp_path)
-    assert bank.counts()["surprise"] == 1 and bank.clips["surprise"][0].speaker == "RAVDESS actor 07 (male)"
+    surprise = bank.clips["surprise"][0]
+    assert (surprise.speaker, surprise.intensity, surprise.gender) == ("RAVDESS actor 07 (male)", "strong", "male")
     assert bank.clips["angry"][0].speaker == "CREMA-D actor 1001"
-    assert bank.count("happy") == 1
+    assert bank.clips["angry"][0].intensity is None and bank.clips["angry"][0].gender is None
+    happy = {clip.path.name: clip for clip in bank.clips["happy"]}
+    assert (happy["03-01-03-01-02-01-12.mp3"].intensity, happy["03-01-03-01-02-01-12.mp3"].gender) == ("normal", "female")
+    assert (happy["my-own-recording.mp3"].intensity, happy["my-own-recording.mp3"].gender) == (None, None)
+
+
+def test_a_sure_face_gets_a_strong_voice_and_the_gender_asked_for():
+    assert intensity_for(STRONG_CONFIDENCE) == "strong" and intensity_for(STRONG_CONFIDENCE - 0.01) == "normal"
+    bank = load_voice_bank(VOICES_DIR)
+    rng = random.Random(0)
+    for intensity in ("normal", "strong"):
+        for gender in GENDERS:
+            clips = {choose_voice(bank, "angry", rng, intensity=intensity, gender=gender) for _ in range(20)}
+            assert {(c.intensity, c.gender) for c in clips} == {(intensity, gender)}
+            assert len(clips) > 3
+    # Neutral has no strong clip in RAVDESS: a strong request still gets a neutral voice of the gender asked for.
+    clip = choose_voice(bank, "neutral", rng, intensity="strong", gender="female")
+    assert (clip.emotion, clip.intensity, clip.gender) == ("neutral", "normal", "female")
+
+
+def test_preferences_are_ignored_by_banks_that_cannot_honour_them(tmp_path):
+    copy_clip(REAL_CLIPS[0], tmp_path / "sad" / "a.mp3")
+    copy_clip(REAL_CLIPS[1], tmp_path / "sad" / "b.mp3")
+    bank = load_voice_bank(tmp_path)
+    drawn = {choose_voice(bank, "sad", random.Random(seed), intensity="strong", gender="male").path.name
+             for seed in range(20)}
+    assert drawn == {"a.mp3", "b.mp3"}
 
 
 def test_draws_never_repeat_and_are_reproducible():

@@ -34,6 +34,32 @@ def test_evaluate_scores_the_shipped_model_on_the_bundled_sample(open_page):
     assert not app.exception
 
 
+def test_evaluate_shows_calibration_heatmaps_on_mistakes_and_a_side_by_side(open_page):
+    app = open_page("pages/2_Evaluate.py")
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert 0 <= float(metrics["ECE after"]) <= 1 and 0 <= float(metrics["ECE before"]) <= 1
+    assert any("T = " in caption.value for caption in app.caption)  # the model's fitted temperature, named
+
+    app.toggle(key="explain_mistakes").set_value(True).run()
+    assert not app.exception
+    assert any("what made the model say" in caption.value for caption in app.caption)
+    assert len([c for image in app.image for c in image.captions if "→" in c]) == 24  # the grid, now with heat
+
+    app.selectbox(key="compare").set_value("Seed model (models/seed)").run()
+    assert not app.exception
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert metrics["Accuracy A, emovoice-vgg"] == metrics["Accuracy on the seed's 5 emotions"]
+    assert metrics["Accuracy B, seed"].endswith("%")
+    different, total = metrics["Faces they answer differently"].split(" of ")
+    assert total == "100"  # the 100 faces of the five emotions both models know
+    assert any("disgust, neutral left out" in caption.value for caption in app.caption)
+    comparison = app.dataframe[-1].value
+    assert list(comparison.index) == ["angry", "fear", "happy", "sad", "surprise"]
+    assert {"recall A", "recall B", "recall B-A", "precision B-A"} <= set(comparison.columns)
+    disagreeing = [c for image in app.image for c in image.captions if "· A:" in c]
+    assert len(disagreeing) == min(24, int(different))
+
+
 def test_evaluate_refuses_paths_outside_the_data_folders(open_page):
     app = open_page("pages/2_Evaluate.py")
     app.segmented_control(key="data_kind").set_value("Path on the server").run()

@@ -6,6 +6,7 @@ import numpy as np
 
 from photos import encode, fer_face_array, portrait
 from core.emotions import EMOTIONS
+from core.voices import STRONG_CONFIDENCE
 
 PAGE = "pages/3_Try_It.py"
 
@@ -29,13 +30,39 @@ def playing(app) -> str:
     return audio.proto.url
 
 
+def voice_caption(app) -> str:
+    [caption] = [c.value for c in app.caption if "voice" in c.value and "RAVDESS" in c.value]
+    return caption
+
+
 def test_a_fer_face_gets_an_emotion_and_a_voice_of_that_emotion(open_page, fer_face_jpeg):
     app = upload(open_page(PAGE), "face.jpg", fer_face_jpeg)
     emotion = main_emotion(app)
     assert playing(app)
-    assert any(f"A **{emotion}** voice" in caption.value for caption in app.caption)
+    assert f"A **{emotion}** voice" in voice_caption(app)
     assert not app.error and not app.warning
     assert len(app.get("progress")) == len(EMOTIONS)  # one bar per emotion for the one face
+
+
+def test_the_voice_is_as_strong_as_the_face_and_of_the_gender_asked_for(open_page, fer_face_jpeg):
+    app = upload(open_page(PAGE), "face.jpg", fer_face_jpeg)
+    [heading] = [h.value for h in app.subheader if "Most prominent face" in h.value]
+    confidence = int(heading.rsplit("(", 1)[1].rstrip("%)")) / 100
+    sure = confidence >= STRONG_CONFIDENCE and main_emotion(app) != "neutral"  # RAVDESS has no strong neutral
+    assert f"**{'strong' if sure else 'normal'}**" in voice_caption(app)
+    for label, gender in (("Female", "female"), ("Male", "male")):
+        app.segmented_control(key="voice_gender").set_value(label).run()
+        assert f"({gender})" in voice_caption(app) and playing(app)
+
+
+def test_the_heatmap_toggle_shows_what_the_model_looked_at(open_page, two_faces_jpeg):
+    app = upload(open_page(PAGE), "two.jpg", two_faces_jpeg)
+    assert not [i for i in app.image for c in i.captions if "looked at" in c]
+    app.toggle(key="explain").set_value(True).run()
+    assert not app.exception
+    looked_at = [c for i in app.image for c in i.captions if "What the model looked at" in c]
+    assert len(looked_at) == 2  # one per face, in its expander
+    assert any("red heat" in c for i in app.image for c in i.captions)  # and over the photo
 
 
 def test_another_voice_plays_a_different_clip_of_the_same_emotion(open_page, fer_face_jpeg):
@@ -63,7 +90,8 @@ def test_no_face_warns_and_whole_image_option_answers_anyway(open_page, noise_pn
     assert any("No face found" in w.value for w in app.warning)
     assert not app.get("audio")
 
-    app.checkbox(key="whole_image").check().run()
+    app.button(key="use_whole_image").click().run()  # one click instead of finding the checkbox
+    assert app.checkbox(key="whole_image").value
     assert main_emotion(app) and playing(app)
 
 

@@ -1,0 +1,83 @@
+"""What each inference option buys on test/ and what it costs per face, in one run.
+
+    python benchmarks/inference_options.py --data ../shared/data/fer2013/fer2013.zip \
+        --models models/emovoice-vgg runs/NEW_RUN
+
+For each test-time augmentation (none, flip, ten-crop) and for each given model alone and all of
+them averaged (an ensemble of snapshots or seeds, one TensorFlow Lite graph): accuracy on test/ (7
+emotions and the seed's 5) and the median time to classify one face at batch 1 through the
+product's inference path (core.recognise.Classifier). test/ is for reporting only: pick the option
+on validation faces (--split val uses the models' own validation split of train/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+
+from core.data import load_dataset  # noqa: E402
+from core.emotions import emotion_set  # noqa: E402
+from core.evaluation import score, seed_subset_scores  # noqa: E402
+from core.recognise import Classifier  # noqa: E402
+from core.runs import LoadedModel, load_model, save_model  # noqa: E402
+from core.training import split_validation  # noqa: E402
+from core.tta import TTA_MODES, ensemble  # noqa: E402
+
+
+def batch_one_ms(classifier: Classifier, face: np.ndarray, repeats: int) -> float:
+    classifier.probabilities(face)  # sizes the interpreter's buffers
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        classifier.probabilities(face)
+        timings.append(time.perf_counter() - started)
+    return statistics.median(timings) * 1000
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--models", nargs="+", type=Path, required=True)
+    parser.add_argument("--split", choices=["test", "val"], default="test")
+    parser.add_argument("--repeats", type=int, default=200)
+    args = parser.parse_args()
+
+    loaded = [load_model(path) for path in args.models]
+    classes = loaded[0].classes
+    dataset = load_dataset(args.data)
+    if args.split == "test":
+        images, labels = dataset.select("test", classes)
+    else:  # the split every training run of the shipped recipe holds out (seed 1)
+        _, (images, labels) = split_validation(*dataset.select("train", classes), 0.1, seed=1)
+    candidates = [(path.name, model) for path, model in zip(args.models, loaded)]
+    if len(loaded) > 1:
+        candidates.append((f"ensemble of {len(loaded)}", LoadedModel(ensemble([m.model for m in loaded]), {}, Path())))
+
+    print(f"{args.data}, {args.split}: {len(labels)} faces; latency: median of {args.repeats} batch-1 calls\n")
+    print("| model | test-time augmentation | accuracy (7) | accuracy (seed's 5) | ms per face |")
+    print("|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as scratch:
+        for index, (name, candidate) in enumerate(candidates):
+            folder = Path(scratch) / str(index)  # the classifier keeps its converted graph beside the model
+            save_model(candidate.model, folder / "model.keras")
+            for mode in TTA_MODES:
+                metadata = {**candidate.metadata, "classes": list(classes), "tta": mode, "temperature": 1.0}
+                classifier = Classifier(LoadedModel(candidate.model, metadata, folder))
+                probabilities = classifier.probabilities(images)
+                five = seed_subset_scores(probabilities, labels, classes)
+                latency = batch_one_ms(classifier, images[:1], args.repeats)
+                print(f"| {name} | {mode} | {score(probabilities, labels, classes).accuracy:.1%} | "
+                      f"{'-' if five is None else f'{five.accuracy:.1%}'} | {latency:.2f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Fit a model's temperature on its validation faces and store it in the model's metadata.json.
+
+    python scripts/calibrate.py --model models/emovoice-vgg --data ../shared/data/fer2013/fer2013.zip
+
+The validation faces are the ones training held out: the same stratified, seeded share of
+train/ (core.training.split_validation), of the model's own emotions. Predictions do not
+change; the probabilities that Try it shows and that choose a strong or normal voice do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from core.calibration import calibrate  # noqa: E402
+from core.data import DatasetError, load_dataset  # noqa: E402
+from core.runs import ModelError, read_metadata  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, required=True, help="model folder to calibrate (its metadata.json is updated)")
+    parser.add_argument("--data", required=True, help="the dataset the model was trained on (folder, .zip or fer2013.csv)")
+    parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    args = parser.parse_args()
+    from core.training import split_validation  # it loads Keras: only once the arguments are good
+
+    try:
+        metadata = read_metadata(args.model)
+        recipe = metadata.get("recipe") or {}
+        images, labels = load_dataset(args.data).select("train", tuple(metadata["classes"]))
+        if len(images) == 0:
+            raise ValueError(f"{args.data} holds no train/ faces of the model's emotions")
+        _, (val_images, val_labels) = split_validation(images, labels, recipe.get("validation_fraction", 0.1),
+                                                       seed=recipe.get("seed", 1))
+        report = calibrate(args.model, val_images, val_labels)
+    except (DatasetError, ModelError, ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{args.model}: temperature {report['temperature']} fitted on {report['n']} validation faces; "
+              f"ECE {report['ece_before']:.3f} -> {report['ece_after']:.3f}, "
+              f"NLL {report['nll_before']:.3f} -> {report['nll_after']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

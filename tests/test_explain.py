@@ -1,0 +1,93 @@
+"""Grad-CAM saliency maps: face-sized, informative, and they follow the face when it moves."""
+
+from __future__ import annotations
+
+import zipfile
+
+import cv2
+import numpy as np
+import pytest
+
+from photos import HAPPY_FACE, SAMPLE_ZIP, fer_face_array, portrait
+from core.drawing import faces_drawn
+from core.explain import heatmaps, overlay
+from core.paths import SEED_MODEL_DIR, SHIPPED_MODEL_DIR
+from core.recognise import load_classifier, recognise
+from core.runs import load_model
+
+SHIFT = 8  # pixels the face moves inside the 48x48 crop
+FACE_SIDE = 36  # the face is shrunk to this so that it can move without leaving the crop
+
+
+@pytest.fixture(scope="module", params=[SHIPPED_MODEL_DIR, SEED_MODEL_DIR], ids=["vgg", "seed"])
+def model(request):
+    return load_model(request.param).model
+
+
+@pytest.fixture(scope="module")
+def faces(fer_faces) -> np.ndarray:
+    """20 real FER2013 faces, a few of each emotion."""
+    every = [fer_face_array(face) for emotion in sorted(fer_faces) for face in fer_faces[emotion]]
+    return np.stack(every[::7][:20])
+
+
+def placed(face: np.ndarray, x: int, y: int) -> np.ndarray:
+    """The face shrunk to FACE_SIDE and set at (x, y) in a 48x48 crop of its mean gray."""
+    canvas = np.full((48, 48), int(face.mean()), np.uint8)
+    canvas[y : y + FACE_SIDE, x : x + FACE_SIDE] = cv2.resize(face, (FACE_SIDE, FACE_SIDE), interpolation=cv2.INTER_AREA)
+    return canvas
+
+
+def centre_of_mass(maps: np.ndarray) -> np.ndarray:
+    """(N, 2) x, y centre of each map's heat."""
+    ys, xs = np.mgrid[:48, :48]
+    total = maps.sum(axis=(1, 2))
+    return np.stack([(maps * xs).sum(axis=(1, 2)) / total, (maps * ys).sum(axis=(1, 2)) / total], axis=1)
+
+
+def test_maps_are_face_sized_scaled_and_not_constant(model, faces):
+    maps = heatmaps(model, faces)
+    assert maps.shape == (len(faces), 48, 48) and maps.dtype == np.float32
+    assert maps.min() >= 0 and np.allclose(maps.max(axis=(1, 2)), 1)
+    assert all(m.std() > 0.05 for m in maps)
+    assert not np.allclose(maps[0], maps[1])  # each face gets its own map
+
+
+@pytest.mark.parametrize("axis", ["x", "y"])
+def test_the_map_moves_with_the_face(model, faces, axis):
+    start, moved = ((2, 6), (2 + SHIFT, 6)) if axis == "x" else ((6, 2), (6, 2 + SHIFT))
+    before = centre_of_mass(heatmaps(model, np.stack([placed(f, *start) for f in faces])))
+    after = centre_of_mass(heatmaps(model, np.stack([placed(f, *moved) for f in faces])))
+    along, across = (0, 1) if axis == "x" else (1, 0)
+    shift = (after - before).mean(axis=0)
+    assert shift[along] > SHIFT / 4, shift  # the heat follows the face...
+    assert abs(shift[across]) < shift[along]  # ...in the direction it moved
+
+
+def test_explaining_another_emotion_gives_another_map(model, faces):
+    predicted = heatmaps(model, faces[:4])
+    other = heatmaps(model, faces[:4], class_indexes=np.array([0, 0, 1, 1]))
+    assert any(not np.allclose(a, b) for a, b in zip(predicted, other))
+
+
+def test_wrong_shape_is_refused_with_a_message(model):
+    with pytest.raises(ValueError, match="faces must be"):
+        heatmaps(model, np.zeros((2, 64, 64), np.uint8))
+    assert heatmaps(model, np.zeros((0, 48, 48), np.uint8)).shape == (0, 48, 48)
+
+
+def test_heat_is_drawn_over_the_face_only():
+    """On a photo, the heat lands on the face; the rest of the photo is untouched."""
+    classifier = load_classifier(SHIPPED_MODEL_DIR)
+    with zipfile.ZipFile(SAMPLE_ZIP) as archive:
+        result = recognise(classifier, portrait(archive.read(HAPPY_FACE)))  # 640x480, one 240-pixel face
+    [face] = result.faces
+    maps = heatmaps(classifier.loaded.model, face.face[None])
+    changed = np.any(faces_drawn(result.image, result.faces) != faces_drawn(result.image, result.faces, maps), axis=-1)
+    x, y, w, h = face.box.as_list()
+    side = max(w, h)  # the heat covers the face's box squared about its centre (a pixel of rounding allowed)
+    left, top = x + w // 2 - side // 2 - 1, y + h // 2 - side // 2 - 1
+    inside = np.zeros_like(changed)
+    inside[max(0, top) : top + side + 2, max(0, left) : left + side + 2] = True
+    assert changed[inside].mean() > 0.3 and not changed[~inside].any()
+    assert overlay(face.face, maps[0], side=96).shape == (96, 96, 3)

@@ -1,0 +1,76 @@
+"""scripts/label.py from a terminal, and the same labelling on a local Ray instance, row for row."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from photos import PROJECT_ROOT as ROOT
+from test_labelling import classifier, face, photo_folder, walking_face, write_video  # noqa: F401 - fixtures
+from core.labelling import label
+
+
+def run(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "label.py"), *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_label_a_video_prints_progress_and_a_json_summary(tmp_path, face):  # noqa: F811
+    video = write_video(tmp_path / "walk.mp4", walking_face(face, 40), fps=10)
+    done = run(video, "--out", tmp_path / "walk.csv", "--fps", "2", "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["csv"] == str(tmp_path / "walk.csv") and summary["mode"] == "in-process"
+    assert (summary["frames"], summary["faces"], summary["people"], summary["video_seconds"]) == (8, 8, 1, 4.0)
+    assert sum(summary["emotions"].values()) == 8 and summary["times_real_time"] > 0
+    assert "8/8 100%" in done.stderr and "frames/s ETA" in done.stderr
+    assert len((tmp_path / "walk.csv").read_text().splitlines()) == 1 + 8
+
+
+def test_label_photos_in_words(tmp_path, face, fer_faces):  # noqa: F811
+    root = photo_folder(tmp_path / "photos", face, fer_faces)
+    done = run(root, "--out", tmp_path / "out.csv")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == f"wrote {tmp_path / 'out.csv'}"
+    assert "6 photo(s), 1 without a face" in done.stdout
+    assert "skipped 1 file(s): not a photo" in done.stdout and "skipped 1 file(s): unreadable photo" in done.stdout
+
+
+@pytest.mark.parametrize("name, content", [("empty", None), ("clip.mp4", b"\0" * 5000), ("notes.txt", b"hello")])
+def test_bad_input_is_one_line_exit_2_and_no_csv(tmp_path, name, content):
+    source = tmp_path / name
+    source.mkdir() if content is None else source.write_bytes(content)
+    done = run(source, "--out", tmp_path / "out.csv")
+    assert done.returncode == 2
+    [message] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert message.startswith(f"error: {source}: ") and "Traceback" not in done.stderr
+    assert not (tmp_path / "out.csv").exists()
+
+
+# -- Ray ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray = pytest.importorskip("ray")
+    from core.labelling import start_ray
+
+    start_ray()
+    yield
+    ray.shutdown()
+
+
+def test_ray_gives_the_same_rows_as_in_process(local_ray, tmp_path, face, fer_faces, classifier):  # noqa: F811
+    photos = photo_folder(tmp_path / "photos", face, fer_faces)
+    video = write_video(tmp_path / "walk.mp4", walking_face(face, 40), fps=10)
+    for source in (photos, video):
+        here = label(source, tmp_path / "here.csv", classifier=classifier)
+        there = label(source, tmp_path / "ray.csv", ray="local", actors=2)
+        assert (tmp_path / "ray.csv").read_text() == (tmp_path / "here.csv").read_text()
+        assert len((tmp_path / "ray.csv").read_text().splitlines()) > 5
+        assert (there.faces, there.photos, there.frames, there.people, dict(there.skipped)) == \
+            (here.faces, here.photos, here.frames, here.people, dict(here.skipped))
+        assert there.mode == "ray (local)"

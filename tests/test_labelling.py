@@ -1,0 +1,266 @@
+"""Labelling photos and videos to CSV rows (core.labelling, core.video), on real faces and real videos.
+
+Videos are written here with OpenCV's VideoWriter from a FER2013 face pasted into 640x480 frames.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import tracemalloc
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from photos import HAPPY_FACE, SAMPLE_ZIP, encode, fer_face_array, portrait
+from core.faces import Box
+from core.labelling import MAX_ZIP_ENTRIES, LabelError, label, read_rows
+from core.recognise import load_classifier, recognise
+from core.video import FaceTracker, VideoFrames
+
+BLANK = np.full((480, 640, 3), 128, dtype=np.uint8)
+
+
+@pytest.fixture(scope="session")
+def face() -> np.ndarray:
+    """The 48x48 FER2013 face OpenCV's detector finds once enlarged."""
+    with zipfile.ZipFile(SAMPLE_ZIP) as archive:
+        return fer_face_array(archive.read(HAPPY_FACE))
+
+
+@pytest.fixture(scope="session")
+def classifier():
+    return load_classifier()
+
+
+def write_video(path: Path, frames, fps: float = 10, fourcc: str = "mp4v") -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (640, 480))
+    assert writer.isOpened()
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+def walking_face(face: np.ndarray, frames: int = 30) -> list[np.ndarray]:
+    """The face drifting right, 4 pixels a frame: the same person throughout."""
+    return [portrait(face, [(100 + 4 * i, 120)]) for i in range(frames)]
+
+
+def photo_folder(root: Path, face: np.ndarray, fer_faces: dict[str, list[bytes]]) -> Path:
+    """Class folders of portraits and a FER crop, a photo without a face, and junk."""
+    (root / "happy").mkdir(parents=True)
+    (root / "sad").mkdir()
+    for number in range(3):
+        (root / "happy" / f"{number}.jpg").write_bytes(encode(portrait(face, [(100 + 60 * number, 120)])))
+    (root / "sad" / "crop.jpg").write_bytes(fer_faces["sad"][0])
+    (root / "two.png").write_bytes(encode(portrait(face, [(60, 140), (380, 140)], side=200), "PNG"))
+    (root / "wall.png").write_bytes(encode(BLANK, "PNG"))
+    (root / "notes.txt").write_text("not a photo")
+    (root / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    (root / ".DS_Store").write_bytes(b"\0\0")
+    return root
+
+
+# -- videos ------------------------------------------------------------------------------------------------
+
+
+def test_video_is_sampled_at_the_asked_rate_with_times_from_the_frame_index(tmp_path, face):
+    video = VideoFrames(write_video(tmp_path / "walk.mp4", walking_face(face, 30), fps=10), fps=5)
+    assert (video.info.fps, video.info.frame_count, video.expected_samples) == (10, 30, 15)
+    times = [time_s for time_s, _ in video]
+    assert times == [round(0.2 * k, 3) for k in range(15)]
+    _, first = next(iter(video))
+    assert first.shape == (480, 640, 3) and first.dtype == np.uint8
+    assert [t for t, _ in VideoFrames(tmp_path / "walk.mp4", fps=100)] == [round(0.1 * k, 3) for k in range(30)]
+
+
+def test_video_rows_are_the_try_it_answers_for_each_sampled_frame_and_follow_the_face(tmp_path, face, classifier):
+    frames = walking_face(face, 30)
+    path = write_video(tmp_path / "walk.mp4", frames, fps=10)
+    summary = label(path, tmp_path / "walk.csv", fps=5, classifier=classifier)
+    rows = read_rows((tmp_path / "walk.csv").read_text())
+    assert [row["time_s"] for row in rows] == [f"{0.2 * k:.3f}" for k in range(15)]
+    assert {row["face"] for row in rows} == {"1"}  # one person, followed across every frame
+    # Each row is what Try-It answers for that frame (decoded from the video, so compared by the box and emotion).
+    for row, (_, frame) in zip(rows, VideoFrames(path, fps=5)):
+        [answer] = recognise(classifier, frame).faces
+        assert [int(row[k]) for k in ("x", "y", "width", "height")] == answer.box.as_list()
+        assert row["emotion"] == answer.emotion
+        assert math.isclose(float(row[answer.emotion]), answer.probabilities[answer.emotion], abs_tol=1e-4)
+        assert math.isclose(sum(float(row[e]) for e in classifier.classes), 1, abs_tol=1e-3)
+    assert (summary.frames, summary.frames_with_faces, summary.faces, summary.people) == (15, 15, 15, 1)
+    assert summary.video_seconds == pytest.approx(3.0) and not summary.notes
+
+
+def test_a_face_that_leaves_for_long_gets_a_new_id_and_two_faces_keep_theirs(tmp_path, face, classifier):
+    two = [portrait(face, [(40 + 2 * i, 140), (380 - 2 * i, 140)], side=200) for i in range(10)]
+    frames = two + [BLANK] * 15 + walking_face(face, 10)  # 1 s of two faces, 1.5 s of nobody, then one face
+    path = write_video(tmp_path / "two.mp4", frames, fps=10)
+    summary = label(path, tmp_path / "two.csv", fps=5, classifier=classifier)
+    rows = read_rows((tmp_path / "two.csv").read_text())
+    by_time: dict[str, list[tuple[str, int]]] = {}
+    for row in rows:
+        by_time.setdefault(row["time_s"], []).append((row["face"], int(row["x"])))
+    early = [sorted(faces, key=lambda f: f[1]) for t, faces in by_time.items() if float(t) < 1]
+    left_right = [tuple(face_id for face_id, _ in faces) for faces in early]
+    assert len(left_right) == 5 and len(set(left_right)) == 1 and set(left_right[0]) == {"1", "2"}  # each keeps its id
+    assert {row["face"] for row in rows if float(row["time_s"]) >= 2.5} == {"3"}
+    # Sampled at 0.0-0.8 s (two faces), 1.0-2.4 s (nobody), 2.6-3.4 s (one face).
+    assert (summary.frames, summary.frames_with_faces, summary.faces, summary.people) == (18, 10, 15, 3)
+
+
+def test_face_tracker_matches_by_overlap_and_forgets_after_a_second():
+    tracker = FaceTracker()
+    assert tracker.assign(0.0, [Box(0, 0, 100, 100), Box(300, 0, 100, 100)]) == [1, 2]
+    assert tracker.assign(0.2, [Box(310, 5, 100, 100), Box(10, 0, 100, 100)]) == [2, 1]  # order does not matter
+    assert tracker.assign(0.4, [Box(600, 300, 80, 80), Box(20, 0, 100, 100)]) == [3, 1]  # a newcomer
+    assert tracker.assign(2.0, [Box(20, 0, 100, 100)]) == [4]  # unseen for 1.6 s: a new face
+
+
+def test_a_video_without_faces_gives_a_header_only_csv_and_says_so(tmp_path, classifier):
+    path = write_video(tmp_path / "wall.avi", [BLANK] * 20, fps=10, fourcc="MJPG")
+    summary = label(path, tmp_path / "wall.csv", classifier=classifier)
+    assert (tmp_path / "wall.csv").read_text().splitlines() == [
+        "source,time_s,face,x,y,width,height,emotion," + ",".join(classifier.classes)]
+    assert summary.frames == 10 and summary.faces == 0
+    assert summary.notes == ["no face found in the 10 frame(s) sampled from the video"]
+
+
+def test_a_truncated_video_is_labelled_up_to_where_it_stops(tmp_path, face, classifier):
+    whole = write_video(tmp_path / "whole.avi", walking_face(face, 40), fps=10, fourcc="MJPG")
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 5])
+    summary = label(cut, tmp_path / "cut.csv", fps=5, classifier=classifier)
+    assert 0 < summary.frames < 20 and summary.faces == summary.frames
+    assert len(read_rows((tmp_path / "cut.csv").read_text())) == summary.frames
+    assert "probably truncated" in summary.notes[0]
+
+
+@pytest.mark.parametrize("damage", ["garbage", "cut_header", "unknown_codec"])
+def test_an_unreadable_video_is_one_message_and_no_csv(tmp_path, face, classifier, damage):
+    good = write_video(tmp_path / "good.avi", walking_face(face, 10), fourcc="MJPG").read_bytes()
+    bad = {"garbage": np.random.default_rng(0).bytes(50_000),
+           "cut_header": good[:300],
+           # The AVI names its codec twice; a codec FFmpeg does not know cannot be decoded.
+           "unknown_codec": good.replace(b"MJPG", b"QQQQ")}[damage]
+    path = tmp_path / "bad.avi"
+    path.write_bytes(bad)
+    with pytest.raises(LabelError, match="bad.avi: ") as error:
+        label(path, tmp_path / "bad.csv", classifier=classifier)
+    assert "\n" not in str(error.value)
+    assert not list(tmp_path.glob("*.csv")) and not list(tmp_path.glob("*partial*"))
+
+
+# -- photos ------------------------------------------------------------------------------------------------
+
+
+def test_a_folder_of_photos_gives_a_row_per_face_and_counts_what_it_skips(tmp_path, face, fer_faces, classifier):
+    root = photo_folder(tmp_path / "photos", face, fer_faces)
+    summary = label(root, tmp_path / "out.csv", classifier=classifier)
+    rows = read_rows((tmp_path / "out.csv").read_text())
+    by_photo: dict[str, list[dict]] = {}
+    for row in rows:
+        by_photo.setdefault(Path(row["source"]).relative_to(root).as_posix(), []).append(row)
+    assert sorted(by_photo) == ["happy/0.jpg", "happy/1.jpg", "happy/2.jpg", "sad/crop.jpg", "two.png", "wall.png"]
+    assert [row["face"] for row in by_photo["two.png"]] == ["1", "2"]
+    [wall] = by_photo["wall.png"]
+    assert wall["emotion"] == wall["face"] == wall["x"] == wall["happy"] == "" and wall["time_s"] == ""
+    [crop] = by_photo["sad/crop.jpg"]  # a 48x48 crop is one face, as in Try-It
+    assert [crop[k] for k in ("x", "y", "width", "height")] == ["0", "0", "48", "48"]
+    assert crop["emotion"] == recognise(classifier, fer_faces["sad"][0]).main_face.emotion
+    assert (summary.photos, summary.photos_without_face, summary.faces) == (6, 1, 6)
+    assert summary.skipped == {"not a photo": 1, "unreadable photo": 1}
+    assert sum(summary.emotions.values()) == 6
+
+
+def test_a_zip_gives_the_same_rows_as_the_folder(tmp_path, face, fer_faces, classifier):
+    root = photo_folder(tmp_path / "photos", face, fer_faces)
+    archive = tmp_path / "photos.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for file in sorted(root.rglob("*")):
+            zipped.write(file, file.relative_to(root).as_posix())
+        zipped.writestr("../escape.jpg", encode(portrait(face)))
+        zipped.writestr("inner.zip", b"PK\x05\x06" + b"\0" * 18)
+        zipped.writestr("__MACOSX/happy/._0.jpg", b"\0")
+    label(root, tmp_path / "folder.csv", classifier=classifier)
+    summary = label(archive, tmp_path / "zip.csv", classifier=classifier)
+    folder_rows = read_rows((tmp_path / "folder.csv").read_text())
+    zip_rows = read_rows((tmp_path / "zip.csv").read_text())
+    for row in folder_rows:
+        row["source"] = Path(row["source"]).relative_to(root).as_posix()
+    for row in zip_rows:
+        row["source"] = row["source"].removeprefix(f"{archive}/")
+    assert zip_rows == folder_rows
+    assert summary.skipped == {"not a photo": 1, "unreadable photo": 1, "unsafe path in the zip (absolute or ../)": 1,
+                               "nested zip (unzip it and give the folder)": 1}
+
+
+def test_a_zip_of_too_many_entries_is_refused_at_once(tmp_path):
+    archive = tmp_path / "many.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for number in range(MAX_ZIP_ENTRIES + 1):
+            zipped.writestr(f"{number}.jpg", b"")
+    with pytest.raises(LabelError, match=f"holds {MAX_ZIP_ENTRIES + 1:,} entries"):
+        label(archive, tmp_path / "out.csv")  # refused before the model is even loaded
+    assert not (tmp_path / "out.csv").exists()
+
+
+def _lie_about_size(archive: Path, member: str, size: int) -> None:
+    """Rewrite the uncompressed size a zip declares for `member` (local header and central directory)."""
+    data = bytearray(archive.read_bytes())
+    with zipfile.ZipFile(archive) as zipped:
+        info = zipped.getinfo(member)
+    struct.pack_into("<I", data, info.header_offset + 22, size)
+    central = data.rfind(b"PK\x01\x02")
+    struct.pack_into("<I", data, central + 24, size)
+    archive.write_bytes(bytes(data))
+
+
+def test_zip_bombs_are_skipped_in_bounded_memory(tmp_path, face, classifier):
+    archive = tmp_path / "bomb.zip"
+    zeros = bytes(1 << 20)
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        zipped.writestr("face.jpg", encode(portrait(face)))
+        with zipped.open("huge.jpg", "w", force_zip64=True) as member:  # 256 MB of zeros, 256 KB compressed
+            for _ in range(256):
+                member.write(zeros)
+        zipped.writestr("liar.jpg", bytes(30 << 20))  # 30 MB that will claim to be 1 KB
+    assert archive.stat().st_size < 1 << 20
+    _lie_about_size(archive, "liar.jpg", 1024)
+    tracemalloc.start()
+    summary = label(archive, tmp_path / "out.csv", classifier=classifier)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 10 << 20  # members are inflated only up to their declared size: the 30 MB never are
+    assert summary.photos == 1 and summary.faces == 1
+    assert summary.skipped == {"photo over 20 MB": 1, "unreadable photo": 1}
+
+
+def test_an_empty_folder_or_unknown_file_is_one_message_and_no_csv(tmp_path, classifier):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "a.txt").write_text("x")
+    (tmp_path / "report.pdf").write_bytes(b"%PDF")
+    for source, message in [("empty", "no photos in .* \\(it is empty\\)"),
+                            ("junk", "no photos in .* \\(skipped 1 file\\(s\\): not a photo\\)"),
+                            ("report.pdf", "report.pdf: not a photo"), ("missing", "does not exist")]:
+        with pytest.raises(LabelError, match=message):
+            label(tmp_path / source, tmp_path / "out.csv", classifier=classifier)
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_an_interrupted_run_leaves_no_csv_behind(tmp_path, face, classifier):
+    path = write_video(tmp_path / "walk.mp4", walking_face(face, 30), fps=10)  # two batches at 10 fps
+    (tmp_path / "out.csv").write_text("the previous, complete labels\n")
+
+    def stop(done: int, total: int) -> None:
+        raise KeyboardInterrupt  # the user pressing Ctrl-C after the first batch
+
+    with pytest.raises(KeyboardInterrupt):
+        label(path, tmp_path / "out.csv", fps=10, classifier=classifier, progress=stop)
+    assert (tmp_path / "out.csv").read_text() == "the previous, complete labels\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv", "walk.mp4"]
