@@ -32,6 +32,7 @@ PAGES = (  # (file, label, icon): the sidebar's navigation, in reading order
     ("pages/2_Evaluate.py", "Evaluate", ":material/analytics:"),
     ("pages/3_Try_It.py", "Try it", ":material/photo_camera:"),
     ("pages/4_Label.py", "Label", ":material/label:"),
+    ("pages/5_Live.py", "Live", ":material/videocam:"),
 )
 # Material icons ship with Streamlit, so they look the same in every browser (emoji need a colour
 # emoji font, which many Linux machines lack). Use them in Markdown text: f"{ICON['sad']} sad".
@@ -201,6 +202,16 @@ def active_metadata() -> tuple[Path, dict | None]:
 
 
 # -- formatting ----------------------------------------------------------------------------------
+
+
+VOICE_GENDERS = {"Any voice": None, "Female": "female", "Male": "male"}  # label -> core.voices gender
+
+
+def voice_gender_choice() -> str | None:
+    """The listener's choice of voice (Try it and Live share it: one key, one answer)."""
+    label = st.segmented_control("Voice", list(VOICE_GENDERS), default="Any voice", required=True, key="voice_gender",
+                                 help="Whose voice answers, when the voice bank says (RAVDESS does).")
+    return VOICE_GENDERS[label]
 
 
 def percent(value: float | None) -> str:

@@ -24,7 +24,7 @@ import numpy as np
 from core.emotions import EMOTIONS, INPUT_SIZE, canonical_emotion
 from core.paths import CACHE_DIR, data_roots
 
-BUILDER_VERSION = 1  # bump when the way images become arrays changes: old caches are then rebuilt
+BUILDER_VERSION = 2  # 2: faces found by CenterFace and aligned by the eyes. Bump when the way images become arrays changes: old caches are then rebuilt
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".pgm", ".ppm"}
 SPLIT_ALIASES = {
     "train": "train", "training": "train",
@@ -233,7 +233,24 @@ def _zip_members(path: Path, report: BuildReport) -> Iterator[Member]:
             report.skipped[f"file over {MAX_MEMBER_BYTES // 2**20} MB"] += 1
         else:
             # Members are read into memory, never extracted: a "../" name cannot write anywhere.
-            yield info.filename, (lambda info=info: archive.read(info))
+            yield info.filename, (lambda info=info: read_member(archive, info))
+
+
+def read_member(archive: zipfile.ZipFile, member: str | zipfile.ZipInfo, limit: int = MAX_MEMBER_BYTES) -> bytes:
+    """A zip member's bytes, never inflating more than it declares, nor more than `limit`.
+
+    ZipFile.read() inflates a whole compressed chunk before cutting it to the declared size, so a member that
+    lies about its size (a zip bomb: 200 KB that inflate to 200 MB while claiming 1 KB) would fill memory
+    first. Asking for exactly the declared size bounds every step by it, and zipfile checks the CRC there,
+    so the liar is refused after the bytes it declared. Raises zipfile.BadZipFile for a damaged or lying
+    member, or one that declares more than `limit`; RuntimeError for an encrypted one.
+    """
+    info = member if isinstance(member, zipfile.ZipInfo) else archive.getinfo(member)
+    if info.file_size > limit:
+        raise zipfile.BadZipFile(f"{info.filename} inflates to {info.file_size / 2**20:.0f} MB, "
+                                 f"over the {limit // 2**20} MB a file may have")
+    with archive.open(info) as handle:
+        return handle.read(info.file_size)
 
 
 def _folder_members(path: Path, report: BuildReport) -> Iterator[Member]:
@@ -272,7 +289,12 @@ def _read_image_member(name: str, read: Callable[[], bytes], add, report: BuildR
     from core.images import ImageError, decode_image, to_gray
 
     try:
-        gray = to_gray(decode_image(read()))
+        data = read()
+    except (zipfile.BadZipFile, RuntimeError, OSError):  # RuntimeError: an encrypted member
+        report.skipped["damaged zip member (its size or checksum is wrong, or it is encrypted)"] += 1
+        return
+    try:
+        gray = to_gray(decode_image(data))
     except (ImageError, OSError):
         report.skipped["unreadable or corrupt image"] += 1
         return

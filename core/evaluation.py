@@ -82,6 +82,24 @@ def seed_subset_scores(probabilities: np.ndarray, labels: np.ndarray, classes: t
     return score(subset_probabilities, subset_labels, SEED_EMOTIONS)
 
 
+def inference_options(classifier) -> dict:
+    """How a classifier reaches its answers, for a report to say what produced its scores."""
+    from core.tta import view_count
+
+    # An ensemble (core.tta.ensemble) holds its members as models inside the model; a single net holds none.
+    members = sum(hasattr(layer, "layers") for layer in classifier.loaded.model.layers)
+    return {"tta": classifier.tta, "views": view_count(classifier.tta), "models": max(1, members),
+            "temperature": classifier.temperature, "runtime": "TensorFlow Lite"}
+
+
+def describe_inference(options: dict) -> str:
+    """`inference_options` in words: 'flip test-time augmentation (2 views), 1 model, temperature 0.805'."""
+    views = "no test-time augmentation" if options["views"] == 1 else \
+        f"{options['tta']} test-time augmentation ({options['views']} views)"
+    models = "1 model" if options["models"] == 1 else f"an ensemble of {options['models']} models"
+    return f"{views}, {models}, temperature {options['temperature']:g}, {options['runtime']}"
+
+
 def summary(probabilities: np.ndarray, labels: np.ndarray, classes: tuple[str, ...]) -> dict:
     """The JSON-ready report that scripts/evaluate.py prints and run metadata stores."""
     scores = score(probabilities, labels, classes)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from core.faces import INPUT_SIZE
+from core.emotions import INPUT_SIZE
 
 
 def last_conv_layer(model) -> str:

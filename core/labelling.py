@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from core.data import IMAGE_EXTENSIONS, MAX_MEMBER_BYTES
+from core.data import IMAGE_EXTENSIONS, MAX_MEMBER_BYTES, read_member
 from core.faces import Box
 from core.images import ImageError
 from core.paths import PROJECT_ROOT
@@ -220,7 +220,7 @@ class Labeller:
                 path, member = str(path), str(member)
                 source = f"{path}/{member}" if member else path
                 try:
-                    data = _read_member(self._zip(path), member) if member else Path(path).read_bytes()
+                    data = read_member(self._zip(path), member) if member else Path(path).read_bytes()
                 except (OSError, zipfile.BadZipFile, RuntimeError) as error:  # RuntimeError: an encrypted member
                     rows.append(_problem_row(source, f"unreadable file ({error})"))
                     continue
@@ -241,15 +241,6 @@ class Labeller:
         if path not in self._zips:
             self._zips[path] = zipfile.ZipFile(path)
         return self._zips[path]
-
-
-def _read_member(archive: zipfile.ZipFile, name: str) -> bytes:
-    # ZipFile.read() inflates a whole compressed chunk before cutting it to the declared size, so a member that
-    # lies about its size can still inflate gigabytes. Asking for the declared size bounds every step by it,
-    # and zipfile checks the CRC there: the liar is refused (BadZipFile) after the bytes it declared.
-    info = archive.getinfo(name)
-    with archive.open(info) as handle:
-        return handle.read(info.file_size)
 
 
 class _RayLabeller(Labeller):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.calibration import apply_temperature
-from core.faces import MIN_FACE_SIDE, Box, find_faces
+from core.faces import MIN_FACE_SIDE, Box, find_face_views
 from core.images import ImageError, decode_image, to_gray
 from core.runs import MODEL_FILE, LoadedModel, write_atomic
 
@@ -95,7 +95,7 @@ def _tflite_model(loaded: LoadedModel) -> bytes:
 class FaceResult:
     box: Box
     probabilities: dict[str, float]  # emotion -> probability, in the model's class order
-    face: np.ndarray  # the 48x48 crop the model saw
+    face: np.ndarray  # the 48x48 crop the model saw (the unmoved one of its jittered views)
 
     @property
     def emotion(self) -> str:
@@ -127,7 +127,8 @@ class Recognition:
 
 
 def recognise(classifier: Classifier, photo: bytes | np.ndarray, whole_image: bool = False) -> Recognition:
-    """Find the faces in a photo (encoded bytes or an RGB array) and classify each one.
+    """Find the faces in a photo (encoded bytes or an RGB array) and classify each one, its probabilities
+    averaged over the jittered views of core.faces.find_face_views.
 
     Raises core.images.ImageError for a photo that cannot be decoded.
     """
@@ -135,11 +136,15 @@ def recognise(classifier: Classifier, photo: bytes | np.ndarray, whole_image: bo
     if min(image.shape[:2]) < MIN_FACE_SIDE:
         height, width = image.shape[:2]
         raise ImageError(f"the image is {width}x{height} pixels: too small to hold a face (at least {MIN_FACE_SIDE} a side)")
-    found = find_faces(to_gray(image), whole_image)
+    found = find_face_views(to_gray(image), whole_image)
     kept = found[:MAX_FACES]
-    probabilities = classifier.probabilities(np.stack([face for _, face in kept])) if kept else []
-    faces = [FaceResult(box, dict(zip(classifier.classes, map(float, scores))), face)
-             for (box, face), scores in zip(kept, probabilities)]
+    probabilities = []
+    if kept:  # every view of every face in one batch, then each face's views averaged
+        views = classifier.probabilities(np.concatenate([face_views for _, face_views in kept]))
+        ends = np.cumsum([len(face_views) for _, face_views in kept])
+        probabilities = [part.mean(axis=0) for part in np.split(views, ends[:-1])]
+    faces = [FaceResult(box, dict(zip(classifier.classes, map(float, scores))), face_views[0])
+             for (box, face_views), scores in zip(kept, probabilities)]
     return Recognition(image, faces, len(found))
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import dashboard
 from core.calibration import BINS, apply_temperature, calibration_report, reliability_figure
 from core.data import DatasetError, resolve_data_path
-from core.evaluation import Scores, compare, confusion_figure
+from core.evaluation import Scores, compare, confusion_figure, describe_inference, inference_options
 from core.explain import overlay
 from core.runs import ModelError
 
@@ -60,6 +60,7 @@ accuracy_column, seed_column, count_column = st.columns(3)
 accuracy_column.metric(f"Accuracy, {len(scores.classes)} emotions", dashboard.percent(scores.accuracy))
 seed_column.metric("Accuracy on the seed's 5 emotions", dashboard.percent(seed_scores.accuracy if seed_scores else None))
 count_column.metric("Faces scored", f"{scores.n:,}", help=f"split: {split}")
+st.caption(f"Inference: {describe_inference(inference_options(classifier))}.")
 
 normalised = st.toggle("Row-normalised confusion matrix (share of each true emotion)", value=True, key="normalised")
 

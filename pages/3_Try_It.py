@@ -17,7 +17,6 @@ from core.voices import STRONG_CONFIDENCE, NoVoiceError, VoiceBank, choose_voice
 dashboard.page_setup("Try it", ":material/photo_camera:")
 
 
-GENDERS = {"Any voice": None, "Female": "female", "Male": "male"}  # label -> core.voices gender
 
 
 def draw_voice(bank: VoiceBank, emotion: str, intensity: str, gender: str | None, answer_key: str) -> None:
@@ -72,8 +71,7 @@ with photo_column:
     explain = st.toggle("Show what the model looked at", key="explain",
                         help="A Grad-CAM heatmap over each face: red where the face pushed the model "
                              "towards the emotion it named.")
-    gender = GENDERS[st.segmented_control("Voice", list(GENDERS), default="Any voice", required=True, key="voice_gender",
-                                          help="Whose voice answers, when the voice bank says (RAVDESS does).")]
+    gender = dashboard.voice_gender_choice()
 if photo is None:
     answer_column.info("No photo yet.", icon=":material/photo:")
     st.stop()

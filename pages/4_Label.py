@@ -14,6 +14,7 @@ import streamlit as st
 from PIL import Image
 
 import dashboard
+from core.data import read_member
 from core.images import ImageError, decode_image
 from core.labelling import LabelError, label, plan_input, read_rows
 from core.runs import ModelError, active_model_dir
@@ -71,8 +72,8 @@ def thumbnails_of(archive_path: Path, rows: list[dict]) -> dict[int, str]:
             if not row["emotion"]:
                 continue
             try:
-                image = decode_image(archive.read(row["source"]))
-            except (ImageError, KeyError, zipfile.BadZipFile):
+                image = decode_image(read_member(archive, row["source"]))
+            except (ImageError, KeyError, zipfile.BadZipFile, RuntimeError):
                 continue
             x, y, width, height = (int(row[k]) for k in ("x", "y", "width", "height"))
             face = Image.fromarray(image[max(0, y) : y + height, max(0, x) : x + width])

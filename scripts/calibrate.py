@@ -3,7 +3,7 @@
     python scripts/calibrate.py --model models/emovoice-vgg --data ../shared/data/fer2013/fer2013.zip
 
 The validation faces are the ones training held out: the same stratified, seeded share of
-train/ (core.training.split_validation), of the model's own emotions. Predictions do not
+train/ (core.training.training_and_validation), of the model's own emotions. Predictions do not
 change; the probabilities that Try it shows and that choose a strong or normal voice do.
 """
 
@@ -27,16 +27,18 @@ def main() -> int:
     parser.add_argument("--data", required=True, help="the dataset the model was trained on (folder, .zip or fer2013.csv)")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
     args = parser.parse_args()
-    from core.training import split_validation  # it loads Keras: only once the arguments are good
+    from core.training import training_and_validation  # it loads Keras: only once the arguments are good
 
     try:
         metadata = read_metadata(args.model)
         recipe = metadata.get("recipe") or {}
-        images, labels = load_dataset(args.data).select("train", tuple(metadata["classes"]))
-        if len(images) == 0:
+        dataset = load_dataset(args.data)
+        if "train" not in dataset.images:
+            raise ValueError(f"{args.data} has no 'train' split to take the validation faces from")
+        _, (val_images, val_labels) = training_and_validation(
+            dataset, tuple(metadata["classes"]), recipe.get("validation_fraction", 0.1))
+        if len(val_images) == 0:
             raise ValueError(f"{args.data} holds no train/ faces of the model's emotions")
-        _, (val_images, val_labels) = split_validation(images, labels, recipe.get("validation_fraction", 0.1),
-                                                       seed=recipe.get("seed", 1))
         report = calibrate(args.model, val_images, val_labels)
     except (DatasetError, ModelError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.calibration import apply_temperature, calibration_report, reliability_figure  # noqa: E402
 from core.data import DatasetError, load_dataset  # noqa: E402
-from core.evaluation import compare, confusion_figure, evaluate, recall_figure  # noqa: E402
+from core.evaluation import compare, confusion_figure, describe_inference, evaluate, inference_options, recall_figure  # noqa: E402
 from core.paths import SHIPPED_MODEL_DIR  # noqa: E402
 from core.recognise import load_classifier  # noqa: E402
 from core.runs import ModelError  # noqa: E402
@@ -48,6 +48,7 @@ def main() -> int:
         print(f"warning: {warning}", file=sys.stderr)
 
     report = evaluation.summary()
+    report["inference"] = inference_options(classifier)
     # The classifier's probabilities are calibrated; dividing by 1/T undoes it, for the "before" figures.
     temperature = classifier.temperature
     raw = apply_temperature(evaluation.probabilities, 1 / temperature)
@@ -65,6 +66,7 @@ def main() -> int:
         print(json.dumps(report))
         return 0
     print(f"model {classifier.loaded.path.name} on {args.data}: {report['n']} images")
+    print(f"inference: {describe_inference(report['inference'])}")
     print(f"accuracy: {report['accuracy']:.2%}")
     if report["accuracy_5class"] is not None:
         print(f"accuracy on the seed's 5 emotions: {report['accuracy_5class']:.2%} (n={report['n_5class']})")

@@ -34,9 +34,7 @@ BUNDLE = Path(os.environ.get("EMOVOICE_GPU_BUNDLE", ROOT / ".gpu"))  # git-ignor
 STASH = Path(os.environ.get("EMOVOICE_GPU_STASH", "/tmp/emovoice-gpu"))  # there, outside the repository
 PARTS = 2
 WHEELS = ("keras==3.15.1", "namex==0.1.0", "optree==0.20.0")  # what that machine lacks for Keras (device/KINDS.md)
-# Seconds a seed's process needs besides its epochs: starting Python and JAX, the first compilation,
-# the final scores and the writes.
-OVERHEAD_S = 60
+WRAP_UP_S = 30  # seconds a run needs after its last epoch: the final scores, the writes and the tar
 
 
 def pack(data: str, limit: int | None, python_version: str | None) -> None:
@@ -86,20 +84,21 @@ def stash(part: Path) -> None:
 def _dataset_file() -> Path:
     """The stashed and carried parts joined into one dataset file that core.data reads.
 
-    The validation faces are split off here, the way every CPU run splits them (seed 1), so that
+    The validation faces are split off here, the way every CPU run splits them, so that
     all seeds select their epochs on the same faces and none of them trains on those.
     """
     import numpy as np
 
     from core.data import BuildReport
-    from core.training import split_validation
+    from core.training import VALIDATION_SEED, TrainConfig, split_validation
 
     parts = sorted({p.name: p for p in [*STASH.glob("train-*.npz"), *BUNDLE.glob("part-*/train-*.npz")]}.values())
     if len(parts) < PARTS:
         raise SystemExit(f"error: found {len(parts)} of {PARTS} data parts ({STASH}, {BUNDLE}): stash part 1 first")
     loaded = [np.load(p) for p in parts]
     images, labels = np.concatenate([p["images"] for p in loaded]), np.concatenate([p["labels"] for p in loaded])
-    (train_images, train_labels), (val_images, val_labels) = split_validation(images, labels, 0.1, seed=1)
+    (train_images, train_labels), (val_images, val_labels) = split_validation(
+        images, labels, TrainConfig.validation_fraction, VALIDATION_SEED)
     joined = STASH / "fer2013-train.npz"
     np.savez(joined, images__train=train_images, labels__train=train_labels, images__val=val_images,
              labels__val=val_labels, report=np.array(BuildReport().to_json()))
@@ -110,13 +109,20 @@ def train(minutes: float, seeds: int, epochs: int | None, out: Path) -> None:
     """One training process per seed, side by side, each sized to finish within `minutes`."""
     data = _dataset_file()
     deadline = time.time() + minutes * 60
-    if epochs is None:  # time two epochs of one seed, alone, then size the real runs to what is left
+    if epochs is None:  # time two epochs of every seed side by side, then size the real runs to what is left
         started = time.time()
-        _run_seeds(data, 1, 2, out / "probe", deadline)
-        per_epoch = max(time.time() - started - OVERHEAD_S, 1) / 2
-        epochs = max(1, min(300, int((deadline - time.time() - OVERHEAD_S) / (per_epoch * 1.2))))  # 20% for side by side
+        _run_seeds(data, seeds, 2, out / "probe", deadline)
+        probes = [json.loads(p.read_text()) for p in (out / "probe").glob("seed-*/metadata.json")]
+        if any(probe["epochs_trained"] < 2 for probe in probes):
+            raise SystemExit("error: two epochs did not fit in --minutes: give more minutes or fewer --seeds")
+        per_epoch = max(probe["history_tail"]["seconds"] for probe in probes)  # the second epoch: compiled by then
+        overhead = time.time() - started - 2 * per_epoch  # starting Python and JAX, compiling, scoring, writing
         shutil.rmtree(out / "probe", ignore_errors=True)
-        print(f"about {per_epoch:.1f} s an epoch: {epochs} epochs for each of {seeds} seeds", flush=True)
+        epochs = min(300, int((deadline - time.time() - overhead) / (per_epoch * 1.15)))  # a margin: a cut schedule never anneals
+        print(f"about {per_epoch:.1f} s an epoch and {overhead:.0f} s besides: {epochs} epochs for each of {seeds} seeds",
+              flush=True)
+        if epochs < 2:
+            raise SystemExit("error: fewer than 2 epochs fit in the minutes left: give more --minutes or fewer --seeds")
     _run_seeds(data, seeds, epochs, out, deadline)
     for run in sorted(p for p in out.glob("seed-*") if p.is_dir()):
         metadata = json.loads((run / "metadata.json").read_text())
@@ -153,7 +159,7 @@ def one(data: Path, epochs: int, seed: int, deadline: float, run_dir: Path) -> N
     from core.training import train as train_run
 
     config = recipe("vgg", epochs=epochs, seed=seed, patience=epochs)  # a full schedule: no early stop
-    metadata = train_run(config, load_dataset(data), run_dir, should_stop=lambda: time.time() > deadline - OVERHEAD_S / 2)
+    metadata = train_run(config, load_dataset(data), run_dir, should_stop=lambda: time.time() > deadline - WRAP_UP_S)
     print(json.dumps({k: metadata.get(k) for k in ("status", "epochs_trained", "metrics")}))
 
 

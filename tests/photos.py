@@ -1,8 +1,10 @@
-"""Test photos built from the bundled FER2013 faces: encoded bytes, enlarged into portraits."""
+"""Test photos built from the bundled FER2013 faces: encoded bytes, enlarged into portraits; and a zip that lies."""
 
 from __future__ import annotations
 
 import io
+import struct
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_ZIP = PROJECT_ROOT / "samples" / "fer2013-sample.zip"
 # A happy FER2013 test face that OpenCV's detector still finds once enlarged into a portrait.
 HAPPY_FACE = "test/happy/PublicTest_12707362.jpg"
+SURPRISED_FACE = "test/surprise/PublicTest_64532931.jpg"  # likewise, and named surprise (99%) by the shipped model
 CENTRE = (200, 120)  # where a 240-pixel face sits in the middle of a 640x480 photo
 
 
@@ -34,3 +37,20 @@ def portrait(face: np.ndarray | bytes, positions=(CENTRE,), side: int = 240) -> 
     for x, y in positions:
         canvas[y : y + side, x : x + side] = enlarged
     return np.stack([canvas] * 3, axis=-1)
+
+
+def lie_about_size(archive: Path, member: str, size: int) -> None:
+    """Rewrite the uncompressed size a zip declares for `member` (local header and central directory),
+    as a zip bomb does to slip past a size check."""
+    data = bytearray(archive.read_bytes())
+    with zipfile.ZipFile(archive) as zipped:
+        info = zipped.getinfo(member)
+    struct.pack_into("<I", data, info.header_offset + 22, size)
+    name, central = member.encode(), -1
+    while True:  # its entry in the central directory
+        central = data.find(b"PK\x01\x02", central + 1)
+        assert central >= 0, f"{member} is not in the central directory"
+        if struct.unpack_from("<H", data, central + 28)[0] == len(name) and data[central + 46 :].startswith(name):
+            break
+    struct.pack_into("<I", data, central + 24, size)
+    archive.write_bytes(bytes(data))

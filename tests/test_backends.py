@@ -54,8 +54,8 @@ def test_gpu_script_trains_under_jax_on_two_devices_and_the_run_loads_through_tf
     _run([str(GPU_SCRIPT), "pack", "--data", str(train_zip), "--no-wheels"], env)
     _run([str(GPU_SCRIPT), "stash", str(tmp_path / "bundle" / "part-1")], env)
     (tmp_path / "bundle" / "part-1").rename(tmp_path / "part-1-left-behind")  # as on the GPU machine: not carried again
-    printed = _run([str(GPU_SCRIPT), "train", "--epochs", "1", "--seeds", "2", "--out", str(out)], env)
-    assert "seed-1.tar: finished" in printed and "seed-2.tar: finished" in printed
+    printed = _run([str(GPU_SCRIPT), "train", "--epochs", "1", "--seeds", "1", "--out", str(out)], env)
+    assert "seed-1.tar: finished" in printed
 
     with tarfile.open(out / "seed-1.tar") as archive:
         archive.extractall(tmp_path / "back", filter="data")

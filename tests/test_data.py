@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import io
+import shutil
+import time
+import tracemalloc
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from photos import encode, portrait
+from photos import encode, lie_about_size, portrait
 from core.data import DatasetError, load_dataset, resolve_data_path, save_upload
 from core.emotions import EMOTIONS, SEED_EMOTIONS
 
@@ -106,7 +108,9 @@ def test_portraits_are_cut_around_the_face(tmp_path, fer_faces, cache_dir):
     crop = dataset.images["all"][0].astype(float)
     import cv2
     original = cv2.imdecode(np.frombuffer(face, np.uint8), cv2.IMREAD_GRAYSCALE).astype(float)
-    assert np.corrcoef(crop.ravel(), original.ravel())[0, 1] > 0.7  # the crop is that face, not the frame
+    # The crop is that face, not the frame. It is framed by the face's eyes, as FER2013 frames faces on average,
+    # so one FER face's own framing is matched closely but not exactly.
+    assert np.corrcoef(crop.ravel(), original.ravel())[0, 1] > 0.6
 
 
 @pytest.mark.parametrize("make", ["missing", "empty-folder", "bad-zip", "only-junk"])
@@ -140,3 +144,40 @@ def test_uploads_are_stored_by_content_and_capped(tmp_path, sample_zip):
     assert stored.read_bytes() == data and stored.parent == tmp_path / "uploads"
     with pytest.raises(DatasetError, match="zip"):
         save_upload("evil.sh", b"rm -rf /", cache_dir=tmp_path)
+
+
+def test_a_zip_bomb_is_refused_in_one_line_without_being_inflated(tmp_path, fer_faces, cache_dir):
+    """200 MB of zeros in 200 KB, declared as it is (skipped by its size) or lying that it holds 1 KB
+    (refused after that 1 KB, by its checksum): neither is inflated, and the rest of the zip is read."""
+    bomb = "train/happy/bomb.png"
+    honest = tmp_path / "honest.zip"
+    with zipfile.ZipFile(honest, "w", zipfile.ZIP_DEFLATED) as archive:
+        with archive.open(bomb, "w") as member:
+            for _ in range(200):
+                member.write(bytes(1 << 20))
+    liar = tmp_path / "liar.zip"
+    shutil.copy(honest, liar)
+    lie_about_size(liar, bomb, 1024)
+    with zipfile.ZipFile(liar, "a") as archive:
+        archive.writestr("train/sad/face.jpg", fer_faces["sad"][0])
+    assert honest.stat().st_size < 1 << 20
+
+    def build(path: Path):
+        tracemalloc.start()
+        started = time.monotonic()
+        try:
+            return load_dataset(path, cache_dir=cache_dir)
+        finally:
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            assert peak < 10 << 20, f"{peak / 2**20:.0f} MB allocated reading {path.name}"
+            assert time.monotonic() - started < 10
+
+    with pytest.raises(DatasetError) as error:
+        build(honest)
+    message = str(error.value)
+    assert "\n" not in message and "honest.zip" in message and "skipped 1 file(s): file over 20 MB" in message
+    dataset = build(liar)
+    assert dataset.report.counts == {"train": {"sad": 1}}
+    assert dataset.report.warnings() == [
+        "skipped 1 file(s): damaged zip member (its size or checksum is wrong, or it is encrypted)"]

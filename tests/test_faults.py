@@ -20,11 +20,11 @@ from core.training import recipe
 
 
 def test_sigkill_during_training_and_saves_never_breaks_a_model(sample_zip, tmp_path):
-    """Kill scripts/train.py at 10 random moments of its training (a save happens every epoch)."""
+    """Kill scripts/train.py at 5 random moments of its training (a save happens every epoch)."""
     runs = tmp_path / "runs"
     runs.mkdir()
     rng = random.Random(7)
-    for _ in range(10):
+    for _ in range(5):
         process = subprocess.Popen(
             [sys.executable, "scripts/train.py", "--data", str(sample_zip), "--arch", "seed", "--epochs", "200",
              "--batch-size", "16", "--runs-dir", str(runs), "--quiet"],

@@ -13,6 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from core.paths import SHIPPED_MODEL_DIR
+from core.runs import read_metadata
+from core.tta import view_count
 from core.voices import STRONG_CONFIDENCE
 from photos import HAPPY_FACE, SAMPLE_ZIP, encode, portrait
 from photos import PROJECT_ROOT as ROOT
@@ -102,6 +105,10 @@ def test_evaluate_json_contract(sample_zip):
     assert report["n"] == 140 and report["n_5class"] == 100
     assert sum(map(sum, report["confusion_matrix"])) == 140
     assert set(report["per_class"]) == set(report["classes"])
+    # which inference options produced these scores: the shipped model's own views and temperature
+    shipped = read_metadata(SHIPPED_MODEL_DIR)
+    assert report["inference"] == {"tta": shipped["tta"], "views": view_count(shipped["tta"]), "models": 1,
+                                   "temperature": shipped["temperature"], "runtime": "TensorFlow Lite"}
 
 
 def test_evaluate_compares_two_models_on_the_faces_both_know(sample_zip):

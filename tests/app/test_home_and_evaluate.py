@@ -20,6 +20,7 @@ def test_evaluate_scores_the_shipped_model_on_the_bundled_sample(open_page):
     app = open_page("pages/2_Evaluate.py")
     metrics = {metric.label: metric.value for metric in app.metric}
     assert metrics["Faces scored"] == "140"  # 20 per emotion
+    assert any(c.value.startswith("Inference: ") and "1 model" in c.value for c in app.caption)  # what scored it
     assert metrics["Accuracy, 7 emotions"].endswith("%")
     assert metrics["Accuracy on the seed's 5 emotions"].endswith("%")
     tables = [frame.value for frame in app.dataframe]
