@@ -3,10 +3,11 @@
     python benchmarks/inference_options.py --data ../shared/data/fer2013/fer2013.zip \
         --models models/emovoice-vgg runs/NEW_RUN
 
-For each test-time augmentation (none, flip, ten-crop) and for each given model alone and all of
-them averaged (an ensemble of snapshots or seeds, one TensorFlow Lite graph): accuracy on test/ (7
-emotions and the seed's 5) and the median time to classify one face at batch 1 through the
-product's inference path (core.recognise.Classifier). test/ is for reporting only: pick the option
+For each test-time augmentation (none, flip, ten-crop), with float and with 8-bit weights, and for each
+given model alone and all of them averaged (an ensemble of snapshots or seeds, one TensorFlow Lite graph):
+accuracy on test/ (7 emotions and the seed's 5), how often the answer differs from the float model's, and
+the median time to classify one face at batch 1 through the product's inference path
+(core.recognise.Classifier). test/ is for reporting only: pick the option
 on validation faces (--split val uses the models' own validation split of train/).
 """
 
@@ -62,20 +63,29 @@ def main() -> int:
         candidates.append((f"ensemble of {len(loaded)}", LoadedModel(ensemble([m.model for m in loaded]), {}, Path())))
 
     print(f"{args.data}, {args.split}: {len(labels)} faces; latency: median of {args.repeats} batch-1 calls\n")
-    print("| model | test-time augmentation | accuracy (7) | accuracy (seed's 5) | ms per face |")
-    print("|---|---|---|---|---|")
+    print("| model | test-time augmentation | weights | accuracy (7) | accuracy (seed's 5) | answers unlike float | "
+          "largest probability change | ms per face |")
+    print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as scratch:
         for index, (name, candidate) in enumerate(candidates):
             folder = Path(scratch) / str(index)  # the classifier keeps its converted graph beside the model
             save_model(candidate.model, folder / "model.keras")
             for mode in TTA_MODES:
                 metadata = {**candidate.metadata, "classes": list(classes), "tta": mode, "temperature": 1.0}
-                classifier = Classifier(LoadedModel(candidate.model, metadata, folder))
-                probabilities = classifier.probabilities(images)
-                five = seed_subset_scores(probabilities, labels, classes)
-                latency = batch_one_ms(classifier, images[:1], args.repeats)
-                print(f"| {name} | {mode} | {score(probabilities, labels, classes).accuracy:.1%} | "
-                      f"{'-' if five is None else f'{five.accuracy:.1%}'} | {latency:.2f} |", flush=True)
+                float_probabilities = None
+                for quantized in (False, True):
+                    classifier = Classifier(LoadedModel(candidate.model, metadata, folder), quantized)
+                    probabilities = classifier.probabilities(images)
+                    if float_probabilities is None:
+                        float_probabilities = probabilities
+                    unlike = np.mean(probabilities.argmax(axis=1) != float_probabilities.argmax(axis=1))
+                    change = np.abs(probabilities - float_probabilities).max()
+                    five = seed_subset_scores(probabilities, labels, classes)
+                    latency = batch_one_ms(classifier, images[:1], args.repeats)
+                    print(f"| {name} | {mode} | {'8-bit' if quantized else 'float'} | "
+                          f"{score(probabilities, labels, classes).accuracy:.1%} | "
+                          f"{'-' if five is None else f'{five.accuracy:.1%}'} | {unlike:.1%} | {change:.3f} | "
+                          f"{latency:.2f} |", flush=True)
     return 0
 
 

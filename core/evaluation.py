@@ -89,7 +89,8 @@ def inference_options(classifier) -> dict:
     # An ensemble (core.tta.ensemble) holds its members as models inside the model; a single net holds none.
     members = sum(hasattr(layer, "layers") for layer in classifier.loaded.model.layers)
     return {"tta": classifier.tta, "views": view_count(classifier.tta), "models": max(1, members),
-            "temperature": classifier.temperature, "runtime": "TensorFlow Lite"}
+            "temperature": classifier.temperature,
+            "runtime": "TensorFlow Lite, 8-bit weights" if classifier.quantized else "TensorFlow Lite"}
 
 
 def describe_inference(options: dict) -> str:

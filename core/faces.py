@@ -101,19 +101,25 @@ def _borrowed_detector(shape: tuple[int, int]) -> Iterator[cv2.dnn.Net]:
 
 def find_faces(gray: np.ndarray, whole_image: bool = False) -> list[tuple[Box, np.ndarray]]:
     """(box, 48x48 face) for each face, largest first. Small images and `whole_image` are one face."""
-    return [(box, views[0]) for box, views in find_face_views(gray, whole_image, JITTER[:1])]
+    faces, _ = find_face_views(gray, whole_image, JITTER[:1])
+    return [(box, views[0]) for box, views in faces]
 
 
 def find_face_views(gray: np.ndarray, whole_image: bool = False,
-                    jitter: tuple[tuple[float, float, float], ...] = JITTER) -> list[tuple[Box, np.ndarray]]:
-    """(box, views) for each face, largest first: views are (len(jitter), 48, 48) crops of the face, each
-    framed with one (shift x, shift y, zoom) of `jitter`, the first unmoved. Small images and `whole_image` are
-    one face, taken whole (one view: a crop made by hand needs no jitter)."""
+                    jitter: tuple[tuple[float, float, float], ...] = JITTER,
+                    limit: int | None = None) -> tuple[list[tuple[Box, np.ndarray]], int]:
+    """(box, views) for the `limit` largest faces (all when None), largest first, and how many faces were found.
+
+    Views are (len(jitter), 48, 48) crops of the face, each framed with one (shift x, shift y, zoom) of `jitter`,
+    the first unmoved; only the faces kept are cropped, so a crowd costs one detection. Small images and
+    `whole_image` are one face, taken whole (one view: a crop made by hand needs no jitter)."""
     height, width = gray.shape[:2]
     if whole_image or max(height, width) <= SMALL_IMAGE_SIDE:
-        return [(Box(0, 0, width, height), whole_image_face(gray)[None])]
-    return [(face.box, np.stack([crop_face(gray, face, (dx, dy), zoom) for dx, dy, zoom in jitter]))
-            for face in locate_faces(gray)]
+        return [(Box(0, 0, width, height), whole_image_face(gray)[None])], 1
+    located = locate_faces(gray)
+    kept = located[:limit] if limit is not None else located
+    views = [(face.box, np.stack([crop_face(gray, face, (dx, dy), zoom) for dx, dy, zoom in jitter])) for face in kept]
+    return views, len(located)
 
 
 def detect_faces(gray: np.ndarray) -> list[Box]:

@@ -13,9 +13,11 @@ import io
 import math
 import os
 import struct
+import threading
 import time
 import zipfile
-from collections import Counter
+from collections import Counter, deque
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -31,6 +33,8 @@ from core.runs import active_model_dir, read_metadata, write_atomic
 from core.video import DEFAULT_FPS, VIDEO_EXTENSIONS, FaceTracker, VideoError, VideoFrames
 
 BATCH_SIZE = 16  # photos or frames per batch: enough to amortise a Ray call, small enough to stream
+WORKERS = 2  # batches labelled side by side in this process: OpenCV and TensorFlow Lite let go of Python's lock,
+# so a second thread fills the gaps each batch leaves on the cores (a video is also decoded meanwhile)
 TRUNCATED_SHARE = 0.9  # a video that stops before this share of its declared length was cut short
 MAX_ZIP_ENTRIES = 50_000  # FER2013's zip holds 35,887; a zip of more is refused before it is parsed
 LOCAL_RAY = "local"  # `ray=LOCAL_RAY` starts a Ray instance on this machine instead of joining a cluster
@@ -301,10 +305,24 @@ def _frame_batch(source: str, times: list[float], images: list[np.ndarray]) -> d
             "image": np.stack(images)}
 
 
-def _in_process(plan: Plan, classifier: Classifier) -> Iterator[dict[str, np.ndarray]]:
-    labeller = Labeller(classifier)
+def _in_process(plan: Plan, classifier: Classifier, workers: int = WORKERS) -> Iterator[dict[str, np.ndarray]]:
+    """The labelled batches, in order, from `workers` threads that each keep a Labeller (its open zips)."""
+    own = threading.local()
+
+    def label_batch(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if not hasattr(own, "labeller"):
+            own.labeller = Labeller(classifier)
+        return own.labeller(batch)
+
     batches = _frame_batches(plan.video) if plan.video else _photo_batches(plan)
-    return map(labeller, batches)
+    with ThreadPoolExecutor(workers, thread_name_prefix="label") as pool:
+        pending: deque = deque()
+        for batch in batches:
+            pending.append(pool.submit(label_batch, batch))
+            if len(pending) > workers:  # a few batches in flight at most: memory stays flat on a long video
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _on_ray(plan: Plan, model_dir: Path, actors: int | None) -> Iterator[dict[str, np.ndarray]]:

@@ -91,9 +91,9 @@ def recipe(architecture: str, **overrides) -> TrainConfig:
 # -- data ---------------------------------------------------------------------------------------
 
 
-def split_validation(images: np.ndarray, labels: np.ndarray, fraction: float, seed: int):
-    """Stratified train/validation split (same seed, same split)."""
-    rng = np.random.default_rng(seed)
+def split_validation(images: np.ndarray, labels: np.ndarray, fraction: float = TrainConfig.validation_fraction):
+    """Stratified train/validation split of raw arrays: always the same faces (VALIDATION_SEED)."""
+    rng = np.random.default_rng(VALIDATION_SEED)
     val_index = []
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
@@ -114,7 +114,7 @@ def training_and_validation(dataset: Dataset, emotions: tuple[str, ...], fractio
     faces = dataset.select("train" if "train" in dataset.images else None, emotions)
     if "val" in dataset.images:
         return faces, dataset.select("val", emotions)
-    return split_validation(*faces, fraction, VALIDATION_SEED)
+    return split_validation(*faces, fraction)
 
 
 def augmenter(seed: int) -> keras.Sequential:

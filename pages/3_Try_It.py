@@ -17,8 +17,6 @@ from core.voices import STRONG_CONFIDENCE, NoVoiceError, VoiceBank, choose_voice
 dashboard.page_setup("Try it", ":material/photo_camera:")
 
 
-
-
 def draw_voice(bank: VoiceBank, emotion: str, intensity: str, gender: str | None, answer_key: str) -> None:
     """Pick a clip of `emotion` other than the one playing, and remember it for this answer."""
     playing = st.session_state.get("voice")

@@ -27,7 +27,7 @@ def main() -> int:
     parser.add_argument("--data", required=True, help="the dataset the model was trained on (folder, .zip or fer2013.csv)")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
     args = parser.parse_args()
-    from core.training import training_and_validation  # it loads Keras: only once the arguments are good
+    from core.training import TrainConfig, training_and_validation  # it loads Keras: only once the arguments are good
 
     try:
         metadata = read_metadata(args.model)
@@ -36,7 +36,7 @@ def main() -> int:
         if "train" not in dataset.images:
             raise ValueError(f"{args.data} has no 'train' split to take the validation faces from")
         _, (val_images, val_labels) = training_and_validation(
-            dataset, tuple(metadata["classes"]), recipe.get("validation_fraction", 0.1))
+            dataset, tuple(metadata["classes"]), recipe.get("validation_fraction", TrainConfig.validation_fraction))
         if len(val_images) == 0:
             raise ValueError(f"{args.data} holds no train/ faces of the model's emotions")
         report = calibrate(args.model, val_images, val_labels)

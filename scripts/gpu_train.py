@@ -90,15 +90,14 @@ def _dataset_file() -> Path:
     import numpy as np
 
     from core.data import BuildReport
-    from core.training import VALIDATION_SEED, TrainConfig, split_validation
+    from core.training import split_validation
 
     parts = sorted({p.name: p for p in [*STASH.glob("train-*.npz"), *BUNDLE.glob("part-*/train-*.npz")]}.values())
     if len(parts) < PARTS:
         raise SystemExit(f"error: found {len(parts)} of {PARTS} data parts ({STASH}, {BUNDLE}): stash part 1 first")
     loaded = [np.load(p) for p in parts]
     images, labels = np.concatenate([p["images"] for p in loaded]), np.concatenate([p["labels"] for p in loaded])
-    (train_images, train_labels), (val_images, val_labels) = split_validation(
-        images, labels, TrainConfig.validation_fraction, VALIDATION_SEED)
+    (train_images, train_labels), (val_images, val_labels) = split_validation(images, labels)
     joined = STASH / "fer2013-train.npz"
     np.savez(joined, images__train=train_images, labels__train=train_labels, images__val=val_images,
              labels__val=val_labels, report=np.array(BuildReport().to_json()))

@@ -72,6 +72,6 @@ def test_gpu_script_trains_under_jax_on_two_devices_and_the_run_loads_through_tf
           f"faces = np.load('{tmp_path}/faces.npy').astype('float32')[..., None];"
           f"np.save('{tmp_path}/jax.npy', inference_model(model, '{metadata['tta']}').predict(faces, verbose=0))"], env)
 
-    classifier = load_classifier(run)  # this process: TensorFlow Lite
+    classifier = load_classifier(run, quantized=False)  # this process: TensorFlow Lite, float weights
     expected = apply_temperature(np.load(tmp_path / "jax.npy"), classifier.temperature)
     assert np.allclose(classifier.probabilities(faces), expected, atol=1e-5)

@@ -108,7 +108,7 @@ def test_evaluate_json_contract(sample_zip):
     # which inference options produced these scores: the shipped model's own views and temperature
     shipped = read_metadata(SHIPPED_MODEL_DIR)
     assert report["inference"] == {"tta": shipped["tta"], "views": view_count(shipped["tta"]), "models": 1,
-                                   "temperature": shipped["temperature"], "runtime": "TensorFlow Lite"}
+                                   "temperature": shipped["temperature"], "runtime": "TensorFlow Lite, 8-bit weights"}
 
 
 def test_evaluate_compares_two_models_on_the_faces_both_know(sample_zip):
