@@ -133,7 +133,9 @@ elif not result["video"] and len(table):
     st.bar_chart(counts, x="emotion", y="faces", horizontal=True)
     shown = table.assign(thumbnail=[result["thumbnails"].get(index) for index in range(len(table))])
     st.dataframe(shown[["thumbnail", "source", "face", "emotion", *summary.classes]], hide_index=True,
-                 column_config={"thumbnail": st.column_config.ImageColumn("face", width="small")}, width="stretch")
+                 column_config={"thumbnail": st.column_config.ImageColumn("face", width="small"),
+                                "face": st.column_config.TextColumn("face no.")},
+                 width="stretch")
 
 st.download_button("Download the CSV", result["csv"], file_name=csv_name,
                    mime="text/csv", icon=":material/download:", key="label_csv")

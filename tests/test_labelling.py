@@ -16,7 +16,7 @@ import pytest
 
 from photos import HAPPY_FACE, SAMPLE_ZIP, encode, fer_face_array, lie_about_size, portrait
 from core.faces import Box
-from core.labelling import MAX_ZIP_ENTRIES, LabelError, label, read_rows
+from core.labelling import BATCH_SIZE, MAX_ZIP_ENTRIES, WORKERS, LabelError, label, read_rows
 from core.recognise import load_classifier, recognise
 from core.video import FaceTracker, VideoFrames
 
@@ -174,6 +174,21 @@ def test_a_folder_of_photos_gives_a_row_per_face_and_counts_what_it_skips(tmp_pa
     assert (summary.photos, summary.photos_without_face, summary.faces) == (6, 1, 6)
     assert summary.skipped == {"not a photo": 1, "unreadable photo": 1}
     assert sum(summary.emotions.values()) == 6
+
+
+def test_photos_over_many_batches_keep_their_order_and_their_own_answers(tmp_path, face, classifier):
+    """Batches are labelled by several threads at once: the rows still follow the files, each with its own face."""
+    count = WORKERS * BATCH_SIZE + 5
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for number in range(count):  # the face moves 10 pixels right from one photo to the next
+        (folder / f"{number:03d}.jpg").write_bytes(encode(portrait(face, [(10 * number, 120)])))
+    summary = label(folder, tmp_path / "out.csv", classifier=classifier)
+    rows = read_rows((tmp_path / "out.csv").read_text())
+    assert [Path(row["source"]).name for row in rows] == [f"{number:03d}.jpg" for number in range(count)]
+    lefts = [int(row["x"]) for row in rows]
+    assert all(a < b for a, b in zip(lefts, lefts[1:]))
+    assert (summary.photos, summary.faces) == (count, count)
 
 
 def test_a_zip_gives_the_same_rows_as_the_folder(tmp_path, face, fer_faces, classifier):

@@ -13,8 +13,10 @@ import re
 import shutil
 import signal
 import subprocess
+import zipfile
 from pathlib import Path
 
+import cv2
 import pytest
 
 from benchmarks.load_tryit import start_streamlit, stop_streamlit
@@ -179,6 +181,48 @@ def test_every_bad_photo_gets_a_message_and_the_next_photo_works(page, server_ur
                    publish=file_name == "truncated.jpg")  # the README shows one of them
     uploader.set_input_files(str(face_photo))
     expect_result(page)
+
+
+def test_label_a_video_and_a_zip_of_photos(page, server_url, fer_face_jpeg, noise_png, tmp_path, output_path):
+    """The Label page's two modes as a visitor uses them: a timeline and a voice for a video, a table of faces
+    for a zip, and the CSV of each to download."""
+    from playwright.sync_api import expect
+
+    face = fer_face_array(fer_face_jpeg)
+    video = tmp_path / "talk.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (640, 480))
+    for step in range(30):  # 3 s of a face drifting right: 15 frames at the page's 5 a second
+        writer.write(cv2.cvtColor(portrait(face, [(100 + 4 * step, 120)]), cv2.COLOR_RGB2BGR))
+    writer.release()
+    photos = tmp_path / "photos.zip"
+    with zipfile.ZipFile(photos, "w") as archive:
+        archive.writestr("happy/one.jpg", encode(portrait(face)))
+        archive.writestr("group.jpg", encode(portrait(face, [(60, 140), (380, 140)], side=200)))
+        archive.writestr("noise.png", noise_png)
+        archive.writestr("readme.txt", "not a photo")
+
+    open_page(page, f"{server_url}/Label")
+    uploader = page.locator('[data-testid="stFileUploader"] input[type="file"]')
+    uploader.set_input_files(str(video))
+    expect(page.get_by_text(re.compile(r"Dominant emotion: \w+ \(15 of 15 faces\)"))).to_be_visible(timeout=SLOW)
+    expect(page.locator("audio")).to_have_count(1)
+    expect(page.locator('[data-testid="stVegaLiteChart"]')).to_have_count(1)  # the timeline
+    screenshot(page, output_path, "label_video")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download the CSV").click()
+    lines = Path(download.value.path()).read_text().splitlines()
+    assert download.value.suggested_filename == "talk-labels.csv"
+    assert len(lines) == 1 + 15 and lines[1].startswith("talk.mp4,0.000,1,")
+
+    uploader.set_input_files(str(photos))
+    expect(page.get_by_text(re.compile(r"^3 photo\(s\), 1 without a face"))).to_be_visible(timeout=SLOW)
+    expect(page.get_by_text("skipped 1 file(s): not a photo")).to_be_visible()
+    expect(page.locator('[data-testid="stDataFrame"]')).to_have_count(1)
+    screenshot(page, output_path, "label_folder")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download the CSV").click()
+    rows = Path(download.value.path()).read_text().splitlines()[1:]
+    assert sorted(row.split(",")[0] for row in rows) == ["group.jpg", "group.jpg", "happy/one.jpg", "noise.png"]
 
 
 def test_killing_the_server_mid_training_loses_nothing(page, tmp_path):
