@@ -118,7 +118,7 @@ def find_face_views(gray: np.ndarray, whole_image: bool = False,
         return [(Box(0, 0, width, height), whole_image_face(gray)[None])], 1
     located = locate_faces(gray)
     kept = located[:limit] if limit is not None else located
-    views = [(face.box, np.stack([crop_face(gray, face, (dx, dy), zoom) for dx, dy, zoom in jitter])) for face in kept]
+    views = [(face.box, face_views(gray, face, jitter)) for face in kept]
     return views, len(located)
 
 
@@ -183,38 +183,53 @@ def _scaled(found: tuple[np.ndarray, np.ndarray, float], scale: float, offset: i
 def crop_face(gray: np.ndarray, face: Face, shift: tuple[float, float] = (0.0, 0.0), zoom: float = 1.0) -> np.ndarray:
     """The face turned upright by its eyes and framed as FER2013 frames its faces, as the model's 48x48 input.
 
-    `shift` (crop pixels, x and y) and `zoom` (above 1 is closer) move the frame: the jittered views of
-    core.recognise."""
+    `shift` (crop pixels, x and y) and `zoom` (above 1 is closer) move the frame."""
+    return face_views(gray, face, ((shift[0], shift[1], zoom),))[0]
+
+
+def face_views(gray: np.ndarray, face: Face, jitter: tuple[tuple[float, float, float], ...] = JITTER) -> np.ndarray:
+    """(len(jitter), 48, 48): `crop_face` for each (shift x, shift y, zoom) of `jitter`, the jittered views of
+    core.recognise. A large face is shrunk with pixel averaging once for all its views (warpAffine alone would
+    alias it)."""
+    centre, angle, scale, target = _framing(face)
+    region, centre, shrunk_by = _shrunk_around(gray, centre, scale * min(zoom for _, _, zoom in jitter))
+    return np.stack([_warp(region, centre, angle, scale * zoom / shrunk_by, (target[0] + dx, target[1] + dy))
+                     for dx, dy, zoom in jitter])
+
+
+def _framing(face: Face) -> tuple[np.ndarray, float, float, tuple[float, float]]:
+    """Where FER2013 would put this face: the photo point to centre on, the angle (degrees) that turns the face
+    upright, the scale from photo to crop pixels, and the crop point the centre lands on."""
     eyes = face.landmarks[:2]
-    centre = eyes.mean(axis=0)
     dx, dy = eyes[1] - eyes[0]
     distance = math.hypot(dx, dy)
     if distance < 0.2 * max(face.box.width, face.box.height):  # a profile: the eyes do not say how large the face is
-        angle = 0.0
         centre = np.array([face.box.x + face.box.width / 2, face.box.y + face.box.height / 2])
-        scale = FER_BOX_SIDE / max(face.box.width, face.box.height)
-        target = FER_BOX_CENTRE
-    else:
-        angle = math.degrees(math.atan2(dy, dx))
-        scale = FER_EYE_DISTANCE / distance
-        target = FER_EYE_CENTRE
-    return _warp(gray, centre, angle, scale * zoom, (target[0] + shift[0], target[1] + shift[1]))
+        return centre, 0.0, FER_BOX_SIDE / max(face.box.width, face.box.height), FER_BOX_CENTRE
+    return eyes.mean(axis=0), math.degrees(math.atan2(dy, dx)), FER_EYE_DISTANCE / distance, FER_EYE_CENTRE
+
+
+def _shrunk_around(gray: np.ndarray, centre: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """The neighbourhood of `centre` that a crop at `scale` (crop pixels per photo pixel) reaches, shrunk to about
+    twice the crop's size when the face is large; with the centre in its pixels and the factor it was shrunk by."""
+    if scale >= 0.5:
+        return gray, centre, 1.0
+    reach = INPUT_SIZE * 1.1 / scale  # every crop pixel lies within this many photo pixels of the centre
+    x0, y0 = max(0, int(centre[0] - reach)), max(0, int(centre[1] - reach))
+    x1, y1 = min(gray.shape[1], int(centre[0] + reach) + 1), min(gray.shape[0], int(centre[1] + reach) + 1)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return gray, centre, 1.0
+    region = gray[y0:y1, x0:x1]
+    shrink = 2 * scale
+    shrunk = cv2.resize(region, (max(1, round(region.shape[1] * shrink)), max(1, round(region.shape[0] * shrink))),
+                        interpolation=cv2.INTER_AREA)
+    factors = np.array([shrunk.shape[1] / region.shape[1], shrunk.shape[0] / region.shape[0]])
+    return shrunk, (np.asarray(centre) - (x0, y0)) * factors, float(factors.mean())
 
 
 def _warp(gray: np.ndarray, centre: np.ndarray, angle: float, scale: float, target: tuple[float, float]) -> np.ndarray:
     """Rotate `gray` by `angle` degrees and scale it by `scale` about `centre`, which lands on `target` of a
-    48x48 crop. A large face is first shrunk with pixel averaging: warpAffine alone would alias it."""
-    if scale < 0.5:  # shrink the neighbourhood of the face to about twice the crop's size
-        reach = INPUT_SIZE * 1.1 / scale  # every crop pixel lies within this many photo pixels of the eyes
-        x0, y0 = max(0, int(centre[0] - reach)), max(0, int(centre[1] - reach))
-        x1, y1 = min(gray.shape[1], int(centre[0] + reach) + 1), min(gray.shape[0], int(centre[1] + reach) + 1)
-        if x1 - x0 >= 2 and y1 - y0 >= 2:
-            shrink = 2 * scale
-            region = gray[y0:y1, x0:x1]
-            gray = cv2.resize(region, (max(1, round(region.shape[1] * shrink)), max(1, round(region.shape[0] * shrink))),
-                              interpolation=cv2.INTER_AREA)
-            centre = (np.asarray(centre) - (x0, y0)) * (gray.shape[1] / region.shape[1], gray.shape[0] / region.shape[0])
-            scale = scale / shrink
+    48x48 crop."""
     matrix = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), angle, scale)
     matrix[:, 2] += np.asarray(target) - np.asarray(centre, dtype=np.float64)
     return cv2.warpAffine(gray, matrix, (INPUT_SIZE, INPUT_SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
