@@ -117,8 +117,7 @@ def find_face_views(gray: np.ndarray, whole_image: bool = False,
     if whole_image or max(height, width) <= SMALL_IMAGE_SIDE:
         return [(Box(0, 0, width, height), whole_image_face(gray)[None])], 1
     located = locate_faces(gray)
-    kept = located[:limit] if limit is not None else located
-    views = [(face.box, face_views(gray, face, jitter)) for face in kept]
+    views = [(face.box, face_views(gray, face, jitter)) for face in located[:limit]]
     return views, len(located)
 
 

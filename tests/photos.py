@@ -1,4 +1,5 @@
-"""Test photos built from the bundled FER2013 faces: encoded bytes, enlarged into portraits; and a zip that lies."""
+"""Test photos built from the bundled FER2013 faces: encoded bytes, enlarged into portraits, written as a video;
+and a zip that lies."""
 
 from __future__ import annotations
 
@@ -20,6 +21,18 @@ CENTRE = (200, 120)  # where a 240-pixel face sits in the middle of a 640x480 ph
 
 def fer_face_array(jpeg: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(jpeg)).convert("L"))
+
+
+def write_video(path: Path, frames, fps: float = 10, fourcc: str = "mp4v") -> Path:
+    """RGB 640x480 frames as a video file, written by OpenCV's own FFmpeg."""
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (640, 480))
+    assert writer.isOpened()
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
 
 
 def encode(image: np.ndarray, format: str = "JPEG", **options) -> bytes:

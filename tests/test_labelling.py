@@ -10,11 +10,10 @@ import tracemalloc
 import zipfile
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
-from photos import HAPPY_FACE, SAMPLE_ZIP, encode, fer_face_array, lie_about_size, portrait
+from photos import HAPPY_FACE, SAMPLE_ZIP, encode, fer_face_array, lie_about_size, portrait, write_video
 from core.faces import Box
 from core.labelling import BATCH_SIZE, MAX_ZIP_ENTRIES, WORKERS, LabelError, label, read_rows
 from core.recognise import load_classifier, recognise
@@ -33,15 +32,6 @@ def face() -> np.ndarray:
 @pytest.fixture(scope="session")
 def classifier():
     return load_classifier()
-
-
-def write_video(path: Path, frames, fps: float = 10, fourcc: str = "mp4v") -> Path:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (640, 480))
-    assert writer.isOpened()
-    for frame in frames:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    writer.release()
-    return path
 
 
 def walking_face(face: np.ndarray, frames: int = 30) -> list[np.ndarray]:

@@ -16,12 +16,11 @@ import subprocess
 import zipfile
 from pathlib import Path
 
-import cv2
 import pytest
 
 from benchmarks.load_tryit import start_streamlit, stop_streamlit
 from core.emotions import EMOTIONS
-from photos import PROJECT_ROOT, encode, fer_face_array, portrait
+from photos import PROJECT_ROOT, encode, fer_face_array, portrait, write_video
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots"
@@ -189,11 +188,8 @@ def test_label_a_video_and_a_zip_of_photos(page, server_url, fer_face_jpeg, nois
     from playwright.sync_api import expect
 
     face = fer_face_array(fer_face_jpeg)
-    video = tmp_path / "talk.mp4"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (640, 480))
-    for step in range(30):  # 3 s of a face drifting right: 15 frames at the page's 5 a second
-        writer.write(cv2.cvtColor(portrait(face, [(100 + 4 * step, 120)]), cv2.COLOR_RGB2BGR))
-    writer.release()
+    # 3 s of a face drifting right: 15 frames at the page's 5 a second
+    video = write_video(tmp_path / "talk.mp4", [portrait(face, [(100 + 4 * step, 120)]) for step in range(30)])
     photos = tmp_path / "photos.zip"
     with zipfile.ZipFile(photos, "w") as archive:
         archive.writestr("happy/one.jpg", encode(portrait(face)))

@@ -5,10 +5,7 @@ from __future__ import annotations
 import io
 import zipfile
 
-import cv2
-import numpy as np
-
-from photos import encode, fer_face_array, portrait
+from photos import encode, fer_face_array, portrait, write_video
 
 PAGE = "pages/4_Label.py"
 LABELLING_TIMEOUT_S = 300  # a run that labels a whole video does far more than a Try-It click (AppTest's 60 s)
@@ -21,15 +18,6 @@ def upload(app, name: str, data: bytes, mime: str):
     return app
 
 
-def video_bytes(tmp_path, frames: list[np.ndarray]) -> bytes:
-    path = tmp_path / "clip.mp4"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (640, 480))
-    for frame in frames:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    writer.release()
-    return path.read_bytes()
-
-
 def csv_of(app) -> list[str]:
     """The lines of the CSV the download button offers."""
     assert [button.proto.label for button in app.get("download_button")] == ["Download the CSV"]
@@ -39,7 +27,7 @@ def csv_of(app) -> list[str]:
 def test_a_video_gets_a_timeline_a_dominant_emotion_with_its_voice_and_a_csv(open_page, fer_face_jpeg, tmp_path):
     face = fer_face_array(fer_face_jpeg)
     app = upload(open_page(PAGE), "talk.mp4",
-                 video_bytes(tmp_path, [portrait(face, [(100 + 4 * i, 120)]) for i in range(20)]), "video/mp4")
+                 write_video(tmp_path / "clip.mp4", [portrait(face, [(100 + 4 * i, 120)]) for i in range(20)]).read_bytes(), "video/mp4")
     assert not app.error
     [heading] = [h.value for h in app.subheader if "Dominant emotion" in h.value]
     rows = csv_of(app)
