@@ -1,22 +1,20 @@
 """Finding faces in a photo, and cutting each one out upright and framed the way FER2013 frames its faces.
 
 The detector is CenterFace (models/detector/, MIT licence), a small network that gives a box and five
-landmarks per face; OpenCV's own DNN module runs it, so detection works offline with nothing beyond
-opencv-python-headless. The landmarks turn each face upright by its eyes and place the eyes where
-FER2013's crops have them (benchmarks/fer_framing.py measures where that is).
+landmarks per face; it ships in the repository and ONNX Runtime runs it, so detection works offline. The
+landmarks turn each face upright by its eyes and place the eyes where FER2013's crops have them
+(benchmarks/fer_framing.py measures where that is).
 """
 
 from __future__ import annotations
 
+import functools
 import math
-import queue
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import onnxruntime as ort
 
 from core.emotions import INPUT_SIZE
 from core.paths import FACE_DETECTOR
@@ -44,6 +42,8 @@ CLOSE_UP_SIDE = 192  # ...at this size: a face that fills the photo needs no mor
 CLOSE_UP_THRESHOLD = 0.6  # ...with the score threshold times this: a face cut by the photo's edges scores lower,
 # and a photo that has nothing else in it leaves few places for a false face (benchmarks/wild.py counts them)
 STRIDE = 32  # the network's input must be a multiple of this, a side
+DETECTOR_OUTPUTS = ["537", "538", "539", "540"]  # the face heatmap, box sizes, centre offsets, landmarks
+DETECTOR_THREADS = 1  # per call: photos are searched side by side (labelling's workers, the dashboard's visitors)
 
 
 @dataclass(frozen=True)
@@ -70,33 +70,15 @@ class Face:
     score: float
 
 
-def _load_detector() -> cv2.dnn.Net:
+@functools.cache
+def _detector() -> ort.InferenceSession:
+    """The detector, loaded once per process: one ONNX Runtime session serves every thread at once."""
     if not FACE_DETECTOR.is_file():
         raise RuntimeError(f"the face detector model is missing: {FACE_DETECTOR}")
-    return cv2.dnn.readNetFromONNX(str(FACE_DETECTOR))
-
-
-# A network keeps its buffers inside: two threads detecting with the same one would mix their faces (the
-# dashboard runs one script thread per visitor). And OpenCV's DNN sizes those buffers for the first input it
-# sees: the same network given an input of another shape answers garbage (faces everywhere). So each detection
-# borrows a network of its own, kept for one input shape, from this pool: there are only ever as many as
-# detections running at once, per shape.
-_idle_detectors: dict[tuple[int, int], queue.SimpleQueue[cv2.dnn.Net]] = {}
-_pool_lock = threading.Lock()
-
-
-@contextmanager
-def _borrowed_detector(shape: tuple[int, int]) -> Iterator[cv2.dnn.Net]:
-    with _pool_lock:
-        idle = _idle_detectors.setdefault(shape, queue.SimpleQueue())
-    try:
-        net = idle.get_nowait()
-    except queue.Empty:
-        net = _load_detector()
-    try:
-        yield net
-    finally:
-        idle.put(net)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only
+    options.intra_op_num_threads = DETECTOR_THREADS
+    return ort.InferenceSession(str(FACE_DETECTOR), options, providers=["CPUExecutionProvider"])
 
 
 def find_faces(gray: np.ndarray, whole_image: bool = False) -> list[tuple[Box, np.ndarray]]:
@@ -154,9 +136,8 @@ def _detect(gray: np.ndarray, threshold: float) -> list[tuple[np.ndarray, np.nda
     canvas = np.full((padded_h, padded_w), 128, np.uint8)  # the network wants a multiple of 32 a side
     canvas[:height, :width] = gray
     blob = np.repeat(canvas[None, None].astype(np.float32), 3, axis=1)  # gray as RGB: the model reads 0-255 pixels
-    with _borrowed_detector(canvas.shape) as net:
-        net.setInput(blob)
-        heatmap, sizes, offsets, marks = net.forward(["537", "538", "539", "540"])
+    detector = _detector()
+    heatmap, sizes, offsets, marks = detector.run(DETECTOR_OUTPUTS, {detector.get_inputs()[0].name: blob})
     rows, cols = np.nonzero(heatmap[0, 0] > threshold)
     if len(rows) == 0:
         return []

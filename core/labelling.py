@@ -26,7 +26,7 @@ import numpy as np
 
 from core.data import IMAGE_EXTENSIONS, MAX_MEMBER_BYTES, read_member
 from core.faces import Box
-from core.images import ImageError
+from core.images import ImageError, decode_image
 from core.paths import PROJECT_ROOT
 from core.recognise import Classifier, load_classifier, recognise
 from core.runs import active_model_dir, read_metadata, write_atomic
@@ -232,8 +232,8 @@ class Labeller:
         return _columns(rows, self.classifier.classes)
 
     def _rows(self, source: str, time_s: float, photo: bytes | np.ndarray) -> list[dict]:
-        try:
-            recognition = recognise(self.classifier, photo)
+        try:  # decoded gray: labelling never shows the photo, and colour only costs time
+            recognition = recognise(self.classifier, decode_image(photo, gray=True) if isinstance(photo, bytes) else photo)
         except ImageError as error:
             return [_problem_row(source, str(error))]
         if not recognition.faces:

@@ -114,8 +114,8 @@ def test_photos_without_a_face_have_none():
 
 
 def test_photos_of_different_shapes_in_turn_get_their_own_faces(faces):
-    """OpenCV's network keeps the buffers of the first input shape it saw; a photo of another shape must not
-    read through them (it did: faces everywhere)."""
+    """One detector answers photos of every shape in turn (OpenCV's DNN module, which ran it before, kept the
+    buffers of the first shape it saw and answered the next through them: faces everywhere)."""
     wide = paste(scene(), faces[0], 200, 120, 240)
     square = cv2.resize(faces[1], (350, 350), interpolation=cv2.INTER_CUBIC)
     first_wide, first_square = detect_faces(wide), detect_faces(square)

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from photos import encode, portrait
-from core.images import MAX_SIDE, ImageError, decode_image
+from core.images import MAX_SIDE, ImageError, decode_image, to_gray
 
 
 def png_header_claiming(width: int, height: int) -> bytes:
@@ -72,6 +72,9 @@ def test_odd_formats_and_modes_decode(fer_faces, mode, fmt):
     assert image.shape == (480, 640, 3)
     if mode == "I;16":  # 16-bit values are scaled, not clipped to white
         assert 60 < image.mean() < 200
+    gray = decode_image(buffer.getvalue(), gray=True)  # as labelling reads photos: the same picture, in gray
+    assert gray.shape == (480, 640)
+    assert np.abs(gray.astype(int) - to_gray(image)).mean() < 1.5
 
 
 def test_animated_gif_uses_first_frame():
@@ -89,8 +92,9 @@ def test_exif_orientation_is_applied():
     exif[0x0112] = 6  # "rotate 90 CW to display"
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", exif=exif)
-    decoded = decode_image(buffer.getvalue())
-    assert decoded.shape[:2] == (80, 40)  # shown portrait, as a phone shows it
+    for decoded in (decode_image(buffer.getvalue()), decode_image(buffer.getvalue(), gray=True)):
+        assert decoded.shape[:2] == (80, 40)  # shown portrait, as a phone shows it
+        assert decoded[:20].mean() > 200 and decoded[-20:].mean() < 50  # turned clockwise: white on top
 
 
 def test_huge_photo_is_downscaled_quickly(fer_faces):
