@@ -1,7 +1,7 @@
 """What each inference option buys on test/ and what it costs per face, in one run.
 
     python benchmarks/inference_options.py --data ../shared/data/fer2013/fer2013.zip \
-        --models models/emovoice-vgg runs/NEW_RUN
+        --models models/emovoice-vgg runs/NEW_RUN [--tta flip]
 
 For each test-time augmentation (none, flip, ten-crop), with float and with 8-bit weights, and for each
 given model alone and all of them averaged (an ensemble of snapshots or seeds, one TensorFlow Lite graph):
@@ -49,6 +49,7 @@ def main() -> int:
     parser.add_argument("--models", nargs="+", type=Path, required=True)
     parser.add_argument("--split", choices=["test", "val"], default="test")
     parser.add_argument("--repeats", type=int, default=200)
+    parser.add_argument("--tta", nargs="+", choices=TTA_MODES, default=list(TTA_MODES), help="only these views")
     args = parser.parse_args()
 
     loaded = [load_model(path) for path in args.models]
@@ -70,7 +71,7 @@ def main() -> int:
         for index, (name, candidate) in enumerate(candidates):
             folder = Path(scratch) / str(index)  # the classifier keeps its converted graph beside the model
             save_model(candidate.model, folder / "model.keras")
-            for mode in TTA_MODES:
+            for mode in args.tta:
                 metadata = {**candidate.metadata, "classes": list(classes), "tta": mode, "temperature": 1.0}
                 float_probabilities = None
                 for quantized in (False, True):

@@ -60,6 +60,11 @@ def heatmaps(model, faces: np.ndarray, class_indexes: np.ndarray | None = None) 
         raise ValueError(f"faces must be (N, {INPUT_SIZE}, {INPUT_SIZE}); got {faces.shape}")
     if len(faces) == 0:
         return np.zeros((0, INPUT_SIZE, INPUT_SIZE), dtype=np.float32)
+    members = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    if members:  # an ensemble (core.tta.ensemble): where its members looked, for the emotion it answers
+        if class_indexes is None:
+            class_indexes = model.predict(faces[..., None].astype(np.float32), verbose=0).argmax(axis=1)
+        return np.mean([heatmaps(member, faces, class_indexes) for member in members], axis=0)
     head = model.layers[-1]
     if not isinstance(head, keras.layers.Dense):
         raise ValueError(f"model {model.name!r} does not end in a Dense layer; Grad-CAM needs its logits")

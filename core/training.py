@@ -362,6 +362,45 @@ def train(
     return metadata
 
 
+def save_ensemble(model_dirs: list[Path], dataset: Dataset, out: Path) -> dict:
+    """Average trained models (seeds or snapshots of a recipe) into one model folder at `out`, scored on the
+    validation faces and test/ and calibrated as a finished run is. One graph (core.tta.ensemble): the product
+    converts and runs it like any model, one call per batch of faces."""
+    from core.runs import load_model
+    from core.tta import ensemble
+
+    members = [load_model(folder) for folder in model_dirs]
+    emotions = members[0].classes
+    if any(member.classes != emotions for member in members):
+        raise ValueError("the models must know the same emotions in the same order to be averaged")
+    tta = {member.metadata.get("tta", "none") for member in members}
+    if len(tta) > 1:
+        raise ValueError(f"the models use different test-time augmentation ({', '.join(sorted(tta))})")
+    out.mkdir(parents=True, exist_ok=True)
+    save_model(ensemble([member.model for member in members]), out / MODEL_FILE)
+    totals = [_totals(member.metadata) for member in members]
+    architectures = sorted({member.metadata.get("architecture", "?") for member in members})
+    metadata = {
+        "name": out.name,
+        "architecture": f"ensemble of {len(members)} ({', '.join(architectures)})",
+        "classes": list(emotions),
+        "input_size": INPUT_SIZE,
+        "tta": tta.pop(),
+        "members": [{"name": member.metadata.get("name", member.path.name), "recipe": member.metadata.get("recipe"),
+                     "metrics": member.metadata.get("metrics")} for member in members],
+        "dataset": {"source": dataset.source, "fingerprint": dataset.fingerprint},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "status": "finished",
+        "total_epochs": sum(total["epochs"] for total in totals),
+        "total_cpu_hours": round(sum(total["cpu_hours"] for total in totals), 4),
+    }
+    _, (val_images, val_labels) = training_and_validation(dataset, emotions)
+    metadata["metrics"], metadata["calibration"] = _final_metrics(out, metadata, dataset, emotions, val_images, val_labels)
+    metadata["temperature"] = metadata["calibration"]["temperature"]
+    write_json(out / METADATA_FILE, metadata)
+    return metadata
+
+
 def _totals(metadata: dict) -> dict:
     """Epochs and CPU-hours behind a trained model, its warm-start ancestors included."""
     epochs = metadata.get("total_epochs", metadata.get("epochs_trained", 0))

@@ -91,3 +91,11 @@ def test_heat_is_drawn_over_the_face_only():
     inside[max(0, top) : top + side + 2, max(0, left) : left + side + 2] = True
     assert changed[inside].mean() > 0.3 and not changed[~inside].any()
     assert overlay(face.face, maps[0], side=96).shape == (96, 96, 3)
+
+
+def test_an_ensemble_shows_where_its_members_looked(faces):
+    from core.tta import ensemble
+
+    vgg = load_model(SHIPPED_MODEL_DIR).model
+    twice = ensemble([vgg, vgg])  # the same member twice: the mean of its maps is its own map
+    assert np.allclose(heatmaps(twice, faces[:6]), heatmaps(vgg, faces[:6]), atol=1e-5)

@@ -16,7 +16,7 @@ import pytest
 from core.data import load_dataset
 from core.models import build_model
 from core.runs import METADATA_FILE, MODEL_FILE, ModelError, active_model_dir, list_runs, load_model, set_active
-from core.training import Cancelled, augmenter, recipe, train
+from core.training import Cancelled, augmenter, recipe, save_ensemble, train
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +112,21 @@ def test_damaged_models_are_refused_and_the_active_model_stays(sample, tmp_path,
     with pytest.raises(ModelError, match="metadata"):
         load_model(mismatch)
     assert sorted(run["name"] for run in list_runs(tmp_path)) == ["broken", "good"]  # listed; loading it is refused
+
+
+def test_an_ensemble_folder_answers_the_mean_of_its_members(sample, tmp_path):
+    from core.evaluation import inference_options
+    from core.recognise import load_classifier
+
+    members = [tmp_path / f"seed{seed}" for seed in (1, 2)]
+    for seed, folder in zip((1, 2), members):
+        train(recipe("seed", epochs=1, batch_size=32, seed=seed), sample, folder)
+    metadata = save_ensemble(members, sample, tmp_path / "ensemble")
+    assert metadata["architecture"] == "ensemble of 2 (seed)" and len(metadata["members"]) == 2
+    assert 0 <= metadata["metrics"]["validation"]["accuracy"] <= 1 and metadata["temperature"] > 0
+    faces = sample.select(None, tuple(metadata["classes"]))[0][:16].astype(np.float32)[..., None]
+    expected = np.mean([load_model(folder).model.predict(faces, verbose=0) for folder in members], axis=0)
+    assert np.allclose(load_model(tmp_path / "ensemble").model.predict(faces, verbose=0), expected, atol=1e-6)
+    classifier = load_classifier(tmp_path / "ensemble")  # the product's path: one converted graph
+    assert classifier.probabilities(faces[..., 0]).shape == (16, 5)
+    assert inference_options(classifier)["models"] == 2

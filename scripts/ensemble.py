@@ -1,0 +1,49 @@
+"""Average several trained models into one model folder: an ensemble of seeds or snapshots of a recipe.
+
+    python scripts/ensemble.py models/emovoice-vgg runs/20261202-232450-vgg \
+        --data ../shared/data/fer2013/fer2013.zip --out runs/ensemble
+
+The members' probabilities are averaged inside one graph, so the product converts and runs the folder
+like any model (Try it, predict.py, evaluate.py, labelling; --model or the Train page's "make active").
+Its metadata scores it on the validation faces and test/ as a finished training run is, and fits its
+temperature; each face costs the members' time together (benchmarks/inference_options.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from core.data import DatasetError, load_dataset  # noqa: E402
+from core.runs import ModelError  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="+", type=Path, help="model folders (at least two) with the same emotions")
+    parser.add_argument("--data", required=True, help="the dataset they were trained on (folder, .zip or fer2013.csv)")
+    parser.add_argument("--out", type=Path, required=True, help="a new folder for the ensemble")
+    args = parser.parse_args()
+    if len(args.models) < 2:
+        parser.error("an ensemble needs at least two models")
+    if args.out.exists() and any(args.out.iterdir()):
+        parser.error(f"{args.out} is not empty: give a new folder")
+    from core.training import save_ensemble  # it loads Keras: only once the arguments are good
+
+    try:
+        metadata = save_ensemble(args.models, load_dataset(args.data), args.out)
+    except (DatasetError, ModelError, ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps({"model": str(args.out), "architecture": metadata["architecture"], "metrics": {
+        split: {k: scores[k] for k in ("n", "accuracy", "accuracy_5class")} for split, scores in metadata["metrics"].items()}},
+        indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
