@@ -32,6 +32,8 @@ def main() -> int:
     parser.add_argument("--optimizer", choices=["sgd", "adam"])
     parser.add_argument("--schedule", choices=["cosine", "plateau", "none"])
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument("--class-balance", type=float, metavar="POWER",
+                        help="weight emotions by (1 / count) ** POWER: 0 off (default), 0.5 lifts rare ones, 1 balances")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--runs-dir", type=Path, help="where run folders go (default: runs/)")
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run from its last checkpoint")
@@ -47,7 +49,7 @@ def main() -> int:
         data = args.data or json.loads((run_dir / "metadata.json").read_text())["dataset"]["source"]
     elif args.data:
         overrides = {k: getattr(args, k) for k in ("emotions", "epochs", "batch_size", "learning_rate",
-                                                   "optimizer", "schedule", "augment", "seed")}
+                                                   "optimizer", "schedule", "augment", "class_balance", "seed")}
         config = recipe(args.arch, **overrides)
         run_dir, data = None, args.data
     else:

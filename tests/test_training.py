@@ -16,7 +16,7 @@ import pytest
 from core.data import load_dataset
 from core.models import build_model
 from core.runs import METADATA_FILE, MODEL_FILE, ModelError, active_model_dir, list_runs, load_model, set_active
-from core.training import Cancelled, augmenter, recipe, save_ensemble, train
+from core.training import Cancelled, augmenter, class_weights, recipe, save_ensemble, train
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +48,17 @@ def test_a_run_writes_model_metadata_and_history(sample, tmp_path):
     assert any(p.batch is not None and p.eta_s >= 0 for p in progress)
     loaded = load_model(tmp_path)
     assert loaded.classes == tuple(saved["classes"])
+
+
+def test_class_balance_lifts_rare_emotions_and_keeps_the_average_weight():
+    labels = np.repeat(np.arange(3), [400, 100, 25])  # 16 times fewer faces of the last emotion
+    assert class_weights(labels, 3, 0.0) is None
+    balanced = class_weights(labels, 3, 1.0)
+    assert [round(balanced[c] * n, 6) for c, n in enumerate([400, 100, 25])] == [round(balanced[0] * 400, 6)] * 3
+    halfway = class_weights(labels, 3, 0.5)
+    assert halfway[2] / halfway[0] == pytest.approx(4.0)  # sqrt of 16
+    for weights in (balanced, halfway):
+        assert sum(weights[c] * n for c, n in enumerate([400, 100, 25])) / 525 == pytest.approx(1.0)
 
 
 def test_cancel_stops_between_batches_and_keeps_nothing_half_written(sample, tmp_path):
