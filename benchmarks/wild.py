@@ -40,8 +40,8 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif")
 Answer = Callable[[bytes], "np.ndarray | None"]  # photo -> probabilities of its main face, or None: no face
 
 
-def labelled_photos(source: Path) -> Iterator[tuple[str, bytes]]:
-    """(emotion, encoded photo) for each image under a class folder of a zip or folder."""
+def labelled_photos(source: Path) -> Iterator[tuple[str, str, bytes]]:
+    """(file name, emotion, encoded photo) for each image under a class folder of a zip or folder."""
     def emotion_of(parts: tuple[str, ...]) -> str | None:
         return next((e for e in map(canonical_emotion, reversed(parts[:-1])) if e), None)
 
@@ -49,11 +49,11 @@ def labelled_photos(source: Path) -> Iterator[tuple[str, bytes]]:
         with zipfile.ZipFile(source) as archive:
             for name in sorted(archive.namelist()):
                 if name.lower().endswith(IMAGE_SUFFIXES) and (emotion := emotion_of(PurePosixPath(name).parts)):
-                    yield emotion, archive.read(name)
+                    yield PurePosixPath(name).name, emotion, archive.read(name)
     else:
         for path in sorted(source.rglob("*")):
             if path.suffix.lower() in IMAGE_SUFFIXES and (emotion := emotion_of(path.relative_to(source).parts)):
-                yield emotion, path.read_bytes()
+                yield path.name, emotion, path.read_bytes()
 
 
 # -- the stages before the product's own path -------------------------------------------------------------
@@ -173,16 +173,16 @@ def main() -> int:
         photos = photos[:: max(1, len(photos) // args.limit)][: args.limit]
     answers = {name: answer for name, answer in stages(classifier).items() if not args.stages or name in args.stages}
     for answer in answers.values():  # warm-up: the first call loads the detector and sizes the model's buffers
-        answer(photos[0][1])
+        answer(photos[0][2])
 
     print(f"data: {args.data} ({len(photos)} photos); model: {classifier.loaded.path.name}")
     print("| stage | accuracy (7) | accuracy (seed's 5) | no face | ms per photo | ms, 640x480 photo |")
     print("|---|---|---|---|---|---|")
-    webcam = webcam_photo(photos[0][1])
+    webcam = webcam_photo(photos[0][2])
     for name, answer in answers.items():
         right = right5 = n5 = missed = 0
         started = time.perf_counter()
-        for emotion, photo in photos:
+        for _, emotion, photo in photos:
             probabilities = answer(photo)
             in_five = emotion in SEED_EMOTIONS
             n5 += in_five

@@ -50,6 +50,7 @@ class TrainConfig:
     label_smoothing: float = 0.1
     augment: bool = True
     class_balance: float = 0.0  # weight each emotion by (1 / its share of faces) ** this: 0 = off, 1 = fully balanced
+    photo_repeat: int = 4  # each face from `photos` (see train) is trained on this many times an epoch
     tta: str = "flip"  # test-time augmentation used at inference: "flip" (2 views) or "none"
     validation_fraction: float = 0.1  # carved out of train/, stratified (VALIDATION_SEED); test/ never trains
     patience: int = 15  # early stopping, epochs without a better validation accuracy
@@ -264,7 +265,7 @@ def _callbacks(config, run_dir, on_progress, should_stop, start_epoch, history, 
     callbacks = [Reporter()]
     if config.schedule == "cosine":
         def cosine(epoch, lr):
-            warmup = 2  # a short linear warm-up steadies the first epochs at a high learning rate
+            warmup = min(2, config.epochs // 5)  # a short linear warm-up steadies the first epochs at a high rate
             if epoch < warmup:
                 return config.learning_rate * (epoch + 1) / warmup
             progress = (epoch - warmup) / max(1, config.epochs - warmup)
@@ -313,11 +314,15 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     resume: bool = False,
     init_model: Path | None = None,
+    photos: Dataset | None = None,
 ) -> dict:
     """Train, write the run folder and return its metadata. Runs on any Keras backend.
 
     resume: continue the run in `run_dir` from its checkpoint (weights, optimizer, epoch).
     init_model: start from another model's weights (a warm start; same architecture and classes).
+    photos: labelled real photos, their faces cut as the product cuts them (core.data reads any folder or
+        zip of class folders so); every split of it trains, config.photo_repeat times an epoch, beside
+        the dataset's own training faces. Validation stays the dataset's.
     Raises Cancelled when `should_stop` asked to stop; the best epoch so far stays saved.
     """
     from core.models import build_model
@@ -332,6 +337,10 @@ def train(
         dataset, emotions, config.validation_fraction)
     if len(train_images) < len(emotions) or len(val_images) == 0:
         raise ValueError(f"too few training images for {len(emotions)} emotions ({len(train_images)} found)")
+    if photos is not None:
+        photo_faces, photo_labels = photos.select(None, emotions)
+        train_images = np.concatenate([train_images] + [photo_faces] * config.photo_repeat)
+        train_labels = np.concatenate([train_labels] + [photo_labels] * config.photo_repeat)
 
     history: list[dict] = []
     start_epoch = 0
@@ -373,6 +382,8 @@ def train(
         "dataset": {"source": dataset.source, "fingerprint": dataset.fingerprint,
                     "train_images": int(len(train_images)), "validation_images": int(len(val_images))},
         "initialised_from": earlier.get("initialised_from") or (str(init_model) if init_model else None),
+        "photos": {"source": photos.source, "fingerprint": photos.fingerprint, "faces": int(len(photo_faces)),
+                   "repeat": config.photo_repeat} if photos is not None else None,
         "lineage": lineage,
         "created": earlier.get("created") or time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "status": "training",

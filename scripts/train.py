@@ -3,6 +3,8 @@
     python scripts/train.py --data ../shared/data/fer2013/fer2013.zip             # the shipped recipe
     python scripts/train.py --data fer2013.zip --arch seed                      # the seed project's recipe
     python scripts/train.py --resume runs/20261125-083000-vgg                   # continue a stopped run
+    python scripts/train.py --data fer2013.zip --init models/emovoice-vgg --photos my-photos.zip --epochs 3
+                                                    # adapt to real photos in class folders (angry/, happy/, ...)
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ def main() -> int:
     parser.add_argument("--runs-dir", type=Path, help="where run folders go (default: runs/)")
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run from its last checkpoint")
     parser.add_argument("--init", type=Path, metavar="MODEL", help="warm-start from a trained model's weights")
+    parser.add_argument("--photos", metavar="PATH", help="also train on labelled photos (class folders, folder or .zip); "
+                        "their faces are cut as Try it cuts them")
+    parser.add_argument("--photo-repeat", type=int, help="times each photo's face trains an epoch (default 4)")
     parser.add_argument("--activate", action="store_true", help="make the result the active model")
     parser.add_argument("--quiet", action="store_true", help="print only the final JSON")
     args = parser.parse_args()
@@ -46,10 +51,12 @@ def main() -> int:
         state = json.loads((args.resume / STATE_FILE).read_text())
         config = TrainConfig(**{**state["config"], **({"epochs": args.epochs} if args.epochs else {})})
         run_dir = args.resume
-        data = args.data or json.loads((run_dir / "metadata.json").read_text())["dataset"]["source"]
+        earlier = json.loads((run_dir / "metadata.json").read_text())
+        data = args.data or earlier["dataset"]["source"]
+        args.photos = args.photos or (earlier.get("photos") or {}).get("source")
     elif args.data:
         overrides = {k: getattr(args, k) for k in ("emotions", "epochs", "batch_size", "learning_rate",
-                                                   "optimizer", "schedule", "augment", "class_balance", "seed")}
+                                                   "optimizer", "schedule", "augment", "class_balance", "photo_repeat", "seed")}
         config = recipe(args.arch, **overrides)
         run_dir, data = None, args.data
     else:
@@ -57,10 +64,11 @@ def main() -> int:
 
     try:
         dataset = load_dataset(data, progress=None if args.quiet else _print_build_progress)
+        photos = load_dataset(args.photos, progress=None if args.quiet else _print_build_progress) if args.photos else None
     except DatasetError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    for warning in dataset.report.warnings():
+    for warning in dataset.report.warnings() + (photos.report.warnings() if photos else []):
         print(f"warning: {warning}", file=sys.stderr)
 
     stop_requested = []
@@ -69,7 +77,7 @@ def main() -> int:
     print(f"training {config.architecture} on {data} -> {run_dir}", file=sys.stderr)
     try:
         metadata = train(config, dataset, run_dir, on_progress=None if args.quiet else _print_progress,
-                         should_stop=lambda: bool(stop_requested), resume=bool(args.resume), init_model=args.init)
+                         should_stop=lambda: bool(stop_requested), resume=bool(args.resume), init_model=args.init, photos=photos)
     except KeyboardInterrupt:
         print(f"\nstopped; the best epoch so far is in {run_dir} (continue with --resume {run_dir})", file=sys.stderr)
         return 130

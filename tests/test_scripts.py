@@ -142,6 +142,13 @@ def test_calibrate_fits_on_the_validation_split_and_refuses_data_without_train(t
     assert refused.returncode == 2 and "no 'train' split" in refused.stderr and "Traceback" not in refused.stderr
 
 
+def test_train_refuses_missing_photos_in_one_line(tmp_path):
+    result = run("scripts/train.py", "--data", SAMPLE_ZIP, "--photos", tmp_path / "nowhere.zip", "--quiet", check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error:") and "nowhere.zip does not exist" in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
 def test_evaluate_refuses_a_missing_dataset():
     result = run("scripts/evaluate.py", "--data", "/nonexistent/fer.zip", "--json", check=False)
     assert result.returncode == 2 and "does not exist" in result.stderr and "Traceback" not in result.stderr

@@ -8,15 +8,19 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 
 import keras
 import numpy as np
 import pytest
+from PIL import Image
 
 from core.data import load_dataset
+from core.faces import find_faces
 from core.models import build_model
 from core.runs import METADATA_FILE, MODEL_FILE, ModelError, active_model_dir, list_runs, load_model, set_active
-from core.training import Cancelled, augmenter, class_weights, recipe, save_ensemble, train
+from core.training import Cancelled, augmenter, class_weights, recipe, save_ensemble, train, training_and_validation
+from photos import HAPPY_FACE, SAMPLE_ZIP, SURPRISED_FACE, portrait
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +64,28 @@ def test_class_balance_lifts_rare_emotions_and_keeps_the_average_weight():
     assert halfway[2] / halfway[0] == pytest.approx(4.0)  # the square root of 16
     for weights in (balanced, halfway):
         assert (weights * counts).sum() / counts.sum() == pytest.approx(1.0)
+
+
+def test_labelled_photos_train_beside_the_dataset_cut_as_try_it_cuts_them(sample, tmp_path):
+    folder = tmp_path / "my-photos"
+    made = {}
+    with zipfile.ZipFile(SAMPLE_ZIP) as archive:
+        for emotion, member in (("happy", HAPPY_FACE), ("surprise", SURPRISED_FACE)):
+            (folder / emotion).mkdir(parents=True)
+            for n, side in enumerate((200, 300)):
+                photo = portrait(archive.read(member), positions=((100, 60),), side=side)
+                Image.fromarray(photo).save(folder / emotion / f"{emotion}_{n}.png")
+                made[(emotion, n)] = photo
+    photos = load_dataset(folder, cache_dir=tmp_path / "cache")
+    assert len(photos.labels["all"]) == 4
+    expected = sorted(find_faces(photo[..., 0])[0][1].tobytes() for photo in made.values())
+    assert sorted(face.tobytes() for face in photos.images["all"]) == expected  # the product's own crop
+
+    config = recipe("seed", epochs=1, batch_size=32, photo_repeat=3)
+    metadata = train(config, sample, tmp_path / "run", photos=photos)
+    own = len(training_and_validation(sample, ("angry", "fear", "happy", "sad", "surprise"))[0][1])
+    assert metadata["dataset"]["train_images"] == own + 3 * 4
+    assert metadata["photos"] == {"source": str(folder), "fingerprint": photos.fingerprint, "faces": 4, "repeat": 3}
 
 
 def test_cancel_stops_between_batches_and_keeps_nothing_half_written(sample, tmp_path):
