@@ -35,9 +35,8 @@ def person(file_name: str) -> str:
     return re.sub(r"[_ -]?\d+$", "", Path(file_name).stem)
 
 
-def halves(photos: list[tuple[str, str, bytes]]) -> np.ndarray:
-    """Each photo's half (0 or 1): whole people, largest first, to the smaller half."""
-    names = [person(name) for name, _, _ in photos]
+def halves(names: list[str]) -> np.ndarray:
+    """Each photo's half (0 or 1), given each photo's person: whole people, largest first, to the smaller half."""
     counts = {name: names.count(name) for name in set(names)}
     half_of, sizes = {}, [0, 0]
     for name in sorted(counts, key=lambda n: (-counts[n], n)):
@@ -71,7 +70,8 @@ def main() -> int:
 
     fer = load_dataset(args.data)
     photos = list(labelled_photos(args.photos))
-    half = halves(photos)
+    people = [person(name) for name, _, _ in photos]
+    half = halves(people)
     truth = [emotion for _, emotion, _ in photos]
     config = recipe("vgg", epochs=args.epochs, learning_rate=args.lr, photo_repeat=args.photo_repeat, seed=args.seed)
     before: list[dict[str, float] | None] = [None] * len(photos)
@@ -94,12 +94,12 @@ def main() -> int:
                 after[index] = answer
             for index, answer in zip(np.flatnonzero(half == held), answers(args.model, held_photos)):
                 before[index] = answer
-            print(f"half {held} held out: {len(held_photos)} photos of {len(set(person(photos[i][0]) for i in np.flatnonzero(half == held)))} "
+            print(f"half {held} held out: {len(held_photos)} photos of {len({people[i] for i in np.flatnonzero(half == held)})} "
                   f"people; taught {int((half != held).sum())}", file=sys.stderr, flush=True)
 
     emotions = sorted(set(truth), key=truth.index)
     start = read_metadata(args.model).get("metrics", {})
-    print(f"{len(photos)} photos, {len(set(map(person, (n for n, _, _ in photos))))} people; runs: --epochs {args.epochs} "
+    print(f"{len(photos)} photos, {len(set(people))} people; runs: --epochs {args.epochs} "
           f"--lr {args.lr} --photo-repeat {args.photo_repeat} --seed {args.seed}, from {args.model}\n")
     print("| model | accuracy (7) | accuracy (seed's 5) | " + " | ".join(emotions) + " |")
     print("|---|---|---|" + "---|" * len(emotions))

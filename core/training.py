@@ -371,7 +371,7 @@ def train(
     batches = _Batches(train_x, train_y, weights,
                        config.batch_size, augmenter(config.seed) if config.augment else None, config.seed + start_epoch)
     val_x, val_y = _arrays(val_images, val_labels, len(emotions), devices)
-    steps = math.ceil(len(train_images) / config.batch_size)
+    steps = len(batches)
     metadata = {
         "name": run_dir.name,
         "architecture": config.architecture,

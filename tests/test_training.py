@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from core.data import load_dataset
+from core.emotions import emotion_set
 from core.faces import find_faces
 from core.models import build_model
 from core.runs import METADATA_FILE, MODEL_FILE, ModelError, active_model_dir, list_runs, load_model, set_active
@@ -83,7 +84,7 @@ def test_labelled_photos_train_beside_the_dataset_cut_as_try_it_cuts_them(sample
 
     config = recipe("seed", epochs=1, batch_size=32, photo_repeat=3)
     metadata = train(config, sample, tmp_path / "run", photos=photos)
-    own = len(training_and_validation(sample, ("angry", "fear", "happy", "sad", "surprise"))[0][1])
+    own = len(training_and_validation(sample, emotion_set("seed"))[0][1])
     assert metadata["dataset"]["train_images"] == own + 3 * 4
     assert metadata["photos"] == {"source": str(folder), "fingerprint": photos.fingerprint, "faces": 4, "repeat": 3}
 
