@@ -64,6 +64,7 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=0.002)
     parser.add_argument("--photo-repeat", type=int, default=4)
+    parser.add_argument("--keep-start", type=float, default=0.0, help="the --model's share kept in each run (train.py --keep-start)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--runs-dir", type=Path, help="keep the two runs here (default: thrown away)")
     args = parser.parse_args()
@@ -73,7 +74,8 @@ def main() -> int:
     people = [person(name) for name, _, _ in photos]
     half = halves(people)
     truth = [emotion for _, emotion, _ in photos]
-    config = recipe("vgg", epochs=args.epochs, learning_rate=args.lr, photo_repeat=args.photo_repeat, seed=args.seed)
+    config = recipe("vgg", epochs=args.epochs, learning_rate=args.lr, photo_repeat=args.photo_repeat,
+                    keep_start=args.keep_start, seed=args.seed)
     before: list[dict[str, float] | None] = [None] * len(photos)
     after: list[dict[str, float] | None] = [None] * len(photos)
     runs = []
@@ -100,7 +102,8 @@ def main() -> int:
     emotions = sorted(set(truth), key=truth.index)
     start = read_metadata(args.model).get("metrics", {})
     print(f"{len(photos)} photos, {len(set(people))} people; runs: --epochs {args.epochs} "
-          f"--lr {args.lr} --photo-repeat {args.photo_repeat} --seed {args.seed}, from {args.model}\n")
+          f"--lr {args.lr} --photo-repeat {args.photo_repeat} --keep-start {args.keep_start} --seed {args.seed}, "
+          f"from {args.model}\n")
     print("| model | accuracy (7) | accuracy (seed's 5) | " + " | ".join(emotions) + " |")
     print("|---|---|---|" + "---|" * len(emotions))
     for label, said in ((f"{args.model.name} (start)", before), ("taught the other half's photos", after)):

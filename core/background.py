@@ -61,8 +61,12 @@ def current_training(runs_dir: Path | None = None) -> dict | None:
     return {"run_dir": run_dir, "pid": holder["pid"], "progress": read_progress(run_dir)}
 
 
-def start_training(config: TrainConfig, data_source: str, runs_dir: Path | None = None) -> Path:
-    """Start a background run and return its folder; raises TrainingBusyError if one is running."""
+def start_training(config: TrainConfig, data_source: str, runs_dir: Path | None = None,
+                   init_model: Path | None = None, photos: Path | None = None) -> Path:
+    """Start a background run and return its folder; raises TrainingBusyError if one is running.
+
+    init_model and photos are train()'s: a model to start from, labelled photos to learn beside the data.
+    """
     runs_dir = runs_dir or RUNS_DIR
     runs_dir.mkdir(parents=True, exist_ok=True)
     current_training(runs_dir)  # clears a stale lock first
@@ -71,7 +75,9 @@ def start_training(config: TrainConfig, data_source: str, runs_dir: Path | None 
         raise TrainingBusyError("a training run is already in progress; wait for it or cancel it")
     try:
         run_dir = new_run_dir(config.architecture, runs_dir)
-        write_json(run_dir / REQUEST_FILE, {"config": asdict(config), "data": str(data_source)})
+        write_json(run_dir / REQUEST_FILE, {"config": asdict(config), "data": str(data_source),
+                                            "init_model": str(init_model) if init_model else None,
+                                            "photos": str(photos) if photos else None})
         write_json(run_dir / PROGRESS_FILE, {"status": "starting", "epochs": config.epochs, "history": []})
         with open(run_dir / LOG_FILE, "ab") as log:
             worker = subprocess.Popen(
@@ -157,8 +163,11 @@ def _work(run_dir: Path, runs_dir: Path) -> int:
     report()
     try:
         dataset = load_dataset(request["data"], progress=lambda done, total: report(loaded=done, total=total))
-        metadata = train(config, dataset, run_dir, on_progress=on_progress,
-                         should_stop=(run_dir / CANCEL_FILE).exists)
+        photos = load_dataset(request["photos"], progress=lambda done, total: report(
+            loaded=done, total=total, reading="photos")) if request.get("photos") else None
+        init_model = Path(request["init_model"]) if request.get("init_model") else None
+        metadata = train(config, dataset, run_dir, on_progress=on_progress, should_stop=(run_dir / CANCEL_FILE).exists,
+                         init_model=init_model, photos=photos)
         report(status=metadata["status"], metrics=metadata.get("metrics"),
                history=json.loads((run_dir / "state.json").read_text())["history"] if (run_dir / "state.json").exists() else [])
         return 0

@@ -51,11 +51,18 @@ class TrainConfig:
     augment: bool = True
     class_balance: float = 0.0  # weight each emotion by (1 / its share of faces) ** this: 0 = off, 1 = fully balanced
     photo_repeat: int = 4  # each face from `photos` (see train) is trained on this many times an epoch
+    # A warm start's share in the finished model: its weights and the best epoch's are averaged so (0 = off).
+    # Fine-tuning on photos forgets some FER2013; the average keeps most of both (Wortsman et al., WiSE-FT).
+    keep_start: float = 0.0
     tta: str = "flip"  # test-time augmentation used at inference: "flip" (2 views) or "none"
     validation_fraction: float = 0.1  # carved out of train/, stratified (VALIDATION_SEED); test/ never trains
     patience: int = 15  # early stopping, epochs without a better validation accuracy
     seed: int = 1  # initialisation, shuffling and augmentation
 
+
+# Teaching a trained model new faces (real photos) without losing FER2013: a few epochs at a low rate, the
+# photos often, half the starting weights kept. benchmarks/photo_folds.py measured it (README, "Real photos").
+FINE_TUNE = {"epochs": 3, "learning_rate": 1e-3, "photo_repeat": 8, "keep_start": 0.5}
 
 # The seed project's recipe: Adam, no augmentation, batch 128, 35 epochs.
 RECIPES = {
@@ -319,7 +326,8 @@ def train(
     """Train, write the run folder and return its metadata. Runs on any Keras backend.
 
     resume: continue the run in `run_dir` from its checkpoint (weights, optimizer, epoch).
-    init_model: start from another model's weights (a warm start; same architecture and classes).
+    init_model: start from another model's weights (a warm start; same architecture and classes);
+        config.keep_start > 0 averages them back into the best epoch at the end.
     photos: labelled real photos, their faces cut as the product cuts them (core.data reads any folder or
         zip of class folders so); every split of it trains, config.photo_repeat times an epoch, beside
         the dataset's own training faces. Validation stays the dataset's.
@@ -329,6 +337,10 @@ def train(
     from core.runs import read_metadata
 
     emotions = emotion_set(config.emotions)
+    if not 0 <= config.keep_start < 1:
+        raise ValueError(f"the starting model's share must be at least 0 and below 1, not {config.keep_start}")
+    if config.keep_start and init_model is None and not resume:
+        raise ValueError("keeping a share of the starting model needs a model to start from")
     keras.utils.set_random_seed(config.seed)
     devices = _spread_over_devices()
     if config.batch_size % devices:
@@ -362,7 +374,10 @@ def train(
         if init_model is not None:
             from core.runs import load_model
 
-            model.set_weights(load_model(init_model).model.get_weights())
+            start = load_model(init_model)
+            if start.classes != emotions:
+                raise ValueError(f"{init_model} knows {', '.join(start.classes)}; this run trains {', '.join(emotions)}")
+            model.set_weights(start.model.get_weights())
             lineage = _totals(read_metadata(init_model))
         trainer = _compiled(model, _optimizer(config), config)
 
@@ -408,6 +423,13 @@ def train(
     if not (run_dir / MODEL_FILE).exists():
         write_json(run_dir / METADATA_FILE, metadata)
         return metadata
+    if config.keep_start and metadata["initialised_from"]:
+        best_epoch = int(np.argmax([h.get("val_accuracy", -1) for h in history])) + 1
+        # A resume of a run stopped while scoring finds its best epoch averaged already: never twice.
+        if (earlier.get("start_kept") or {}).get("epoch") != best_epoch:
+            _average_with_start(run_dir, Path(metadata["initialised_from"]), config.keep_start)
+        metadata["start_kept"] = {"share": config.keep_start, "epoch": best_epoch}
+        write_json(run_dir / METADATA_FILE, metadata)
     metadata["metrics"], metadata["calibration"] = _final_metrics(run_dir, metadata, dataset, emotions, val_images, val_labels)
     metadata["temperature"] = metadata["calibration"]["temperature"]
     write_json(run_dir / METADATA_FILE, metadata)
@@ -451,6 +473,16 @@ def save_ensemble(model_dirs: list[Path], dataset: Dataset, out: Path) -> dict:
     metadata["temperature"] = metadata["calibration"]["temperature"]
     write_json(out / METADATA_FILE, metadata)
     return metadata
+
+
+def _average_with_start(run_dir: Path, start: Path, share: float) -> None:
+    """Replace the run's best epoch by its weighted average with the model it started from, weight by weight."""
+    from core.runs import load_model
+
+    best = keras.saving.load_model(run_dir / MODEL_FILE, compile=False, safe_mode=True)
+    start_weights = load_model(start).model.get_weights()
+    best.set_weights([share * s + (1 - share) * b for s, b in zip(start_weights, best.get_weights())])
+    save_model(best, run_dir / MODEL_FILE)
 
 
 def _totals(metadata: dict) -> dict:

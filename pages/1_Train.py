@@ -8,9 +8,10 @@ import streamlit as st
 import dashboard
 from core.background import TrainingBusyError, cancel_training, current_training, read_progress, start_training
 from core.data import DatasetError, resolve_data_path, save_upload
+from core.models import ARCHITECTURES
 from core.paths import DATA_DIR, RUNS_DIR, SHIPPED_MODEL_DIR
-from core.runs import ModelError, active_model_dir, list_runs, set_active
-from core.training import recipe
+from core.runs import ModelError, active_model_dir, list_runs, read_metadata, set_active
+from core.training import FINE_TUNE, recipe
 
 dashboard.page_setup("Train", ":material/model_training:")
 
@@ -88,7 +89,7 @@ def show_running(run_dir: Path, progress: dict) -> None:
         st.progress(min(max(done, 0.0), 1.0), text=text)
     elif progress.get("total"):
         st.progress(progress.get("loaded", 0) / progress["total"],
-                    text=f"Reading the dataset: {progress.get('loaded', 0)} of {progress['total']} files")
+                    text=f"Reading the {progress.get('reading', 'dataset')}: {progress.get('loaded', 0)} of {progress['total']} files")
     else:
         st.progress(0.0, text="Starting: loading TensorFlow and the data…")
     show_history(progress.get("history") or [])
@@ -182,31 +183,74 @@ data_source = chosen_data_source(data_kind)
 
 # -- 2. recipe -------------------------------------------------------------------------------------
 st.subheader("2 · Recipe")
-architecture = st.radio(
-    "Architecture", ["vgg", "seed"], horizontal=True, key="architecture",
-    format_func={"vgg": "vgg — the shipped model's network", "seed": "seed — the student project's CNN"}.get,
-)
-# Widget keys carry the architecture: switching it shows that architecture's own recipe defaults.
-defaults = recipe(architecture)
-emotions = st.radio("Emotions", ["all", "seed"], horizontal=True, key=f"emotions_{architecture}",
-                    index=["all", "seed"].index(defaults.emotions),
-                    format_func={"all": "all seven", "seed": "the seed's five (no disgust, no neutral)"}.get)
-epochs_column, batch_column, rate_column = st.columns(3)
-epochs = epochs_column.slider("Epochs", 1, 100, defaults.epochs, key=f"epochs_{architecture}")
-batch_size = batch_column.select_slider("Batch size", [16, 32, 64, 128, 256], defaults.batch_size,
-                                        key=f"batch_{architecture}")
-learning_rate = rate_column.select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.02, 0.05, 0.1],
-                                          defaults.learning_rate, key=f"rate_{architecture}",
-                                          help=f"{defaults.optimizer} optimizer")
-augment = st.toggle("Augment the training faces (mirror, shift, rotate, zoom, lighting)", defaults.augment,
-                    key=f"augment_{architecture}")
+active = active_model_dir()
+try:
+    active_metadata = read_metadata(active)
+except ModelError:  # Home and Try it say what is wrong with it
+    active_metadata = {}
+can_continue = active_metadata.get("architecture") in ARCHITECTURES  # an ensemble is not one network to train
+start = st.radio("Start from", ["scratch", "active"], horizontal=True, key="start",
+                 format_func={"scratch": "scratch", "active": f"the active model, {active.name}"}.get,
+                 help="The active model goes on learning: a few epochs teach it new faces, such as your photos below.")
+warm = start == "active"
+if warm:
+    architecture, emotions = active_metadata.get("architecture"), ",".join(active_metadata.get("classes", []))
+    defaults = recipe(architecture, **FINE_TUNE) if can_continue else None
+    if can_continue:
+        st.caption(f"Its {architecture} network and its {len(active_metadata['classes'])} emotions; "
+                   "the defaults are the recipe that taught it real photos (README, *Real photos*).")
+    else:
+        st.warning(f"The active model ({active_metadata.get('architecture', 'unreadable')}) is not one network "
+                   "that can go on training; make a trained run active to continue it.")
+else:
+    architecture = st.radio(
+        "Architecture", ["vgg", "seed"], horizontal=True, key="architecture",
+        format_func={"vgg": "vgg — the shipped model's network", "seed": "seed — the student project's CNN"}.get,
+    )
+    # Widget keys carry the architecture: switching it shows that architecture's own recipe defaults.
+    defaults = recipe(architecture)
+    emotions = st.radio("Emotions", ["all", "seed"], horizontal=True, key=f"emotions_{architecture}",
+                        index=["all", "seed"].index(defaults.emotions),
+                        format_func={"all": "all seven", "seed": "the seed's five (no disgust, no neutral)"}.get)
+photos_upload = st.file_uploader(
+    "Your own labelled photos, learned beside the data (optional)", type=["zip"], key="photos",
+    help="A zip of class folders (angry/, happy/, neutral/, …) of photos. Each photo's face is found and cut "
+         "as Try it cuts it, and trains several times an epoch.")
+photos_source = None
+if photos_upload is not None:
+    try:
+        photos_source = save_upload(photos_upload.name, photos_upload.getvalue())
+        photos_report = dashboard.dataset_at(photos_source).report  # read now: a bad zip is told before training
+        counts = {e: n for split in photos_report.counts.values() for e, n in split.items()}
+        st.caption("Faces to learn: " + ", ".join(f"{emotion} {n}" for emotion, n in counts.items())
+                   + "".join(f"; {warning}" for warning in photos_report.warnings()))
+    except DatasetError as error:
+        st.error(f"Photos not usable: {error}")
+        photos_source = None
+if defaults is not None:
+    variant = f"{architecture}_warm" if warm else architecture
+    epochs_column, batch_column, rate_column = st.columns(3)
+    epochs = epochs_column.slider("Epochs", 1, 100, defaults.epochs, key=f"epochs_{variant}")
+    batch_size = batch_column.select_slider("Batch size", [16, 32, 64, 128, 256], defaults.batch_size,
+                                            key=f"batch_{variant}")
+    learning_rate = rate_column.select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.02, 0.05, 0.1],
+                                              defaults.learning_rate, key=f"rate_{variant}",
+                                              help=f"{defaults.optimizer} optimizer")
+    augment = st.toggle("Augment the training faces (mirror, shift, rotate, zoom, lighting)", defaults.augment,
+                        key=f"augment_{variant}")
+    keep_start = st.select_slider(
+        "Share of the active model kept", [0.0, 0.25, 0.5, 0.75], defaults.keep_start, key="keep_start",
+        help="At the end its weights and the new ones are averaged: what it knew is mostly kept while it "
+             "learns the new faces.") if warm else 0.0
 
 # -- 3. run ----------------------------------------------------------------------------------------
-if st.button("Train", type="primary", icon=":material/play_arrow:", key="train", disabled=data_source is None):
-    config = recipe(architecture, emotions=emotions, epochs=epochs, batch_size=batch_size,
-                    learning_rate=learning_rate, augment=augment)
+ready = data_source is not None and defaults is not None and (photos_upload is None or photos_source is not None)
+if st.button("Train", type="primary", icon=":material/play_arrow:", key="train", disabled=not ready):
+    config = recipe(architecture, emotions=emotions, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                    augment=augment, photo_repeat=defaults.photo_repeat, keep_start=keep_start)
     try:
-        st.session_state.watched_run = start_training(config, str(data_source))
+        st.session_state.watched_run = start_training(config, str(data_source), init_model=active if warm else None,
+                                                      photos=photos_source)
         st.toast("Training started")
     except TrainingBusyError as error:
         # Another tab (or another person) got there first: say so; the progress below is theirs.
@@ -220,7 +264,7 @@ training_status()
 st.subheader("Runs")
 
 runs = list_runs()
-active = active_model_dir().resolve()
+active = active.resolve()
 if not runs:
     st.caption(f"No finished runs yet in `{RUNS_DIR}`.")
 else:

@@ -3,8 +3,8 @@
     python scripts/train.py --data ../shared/data/fer2013/fer2013.zip             # the shipped recipe
     python scripts/train.py --data fer2013.zip --arch seed                      # the seed project's recipe
     python scripts/train.py --resume runs/20261125-083000-vgg                   # continue a stopped run
-    python scripts/train.py --data fer2013.zip --init models/emovoice-vgg --photos my-photos.zip --epochs 3
-                                                    # adapt to real photos in class folders (angry/, happy/, ...)
+    python scripts/train.py --data fer2013.zip --init models/emovoice-vgg --photos my-photos.zip --epochs 3 \
+        --lr 0.001 --photo-repeat 8 --keep-start 0.5   # adapt to real photos in class folders (angry/, happy/, ...)
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ def main() -> int:
     parser.add_argument("--photos", metavar="PATH", help="also train on labelled photos (class folders, folder or .zip); "
                         "their faces are cut as Try it cuts them")
     parser.add_argument("--photo-repeat", type=int, help="times each photo's face trains an epoch (default 4)")
+    parser.add_argument("--keep-start", type=float, metavar="SHARE",
+                        help="with --init: average the starting model's weights into the result, this share "
+                             "(0.5 keeps most of what it knew while learning --photos)")
     parser.add_argument("--activate", action="store_true", help="make the result the active model")
     parser.add_argument("--quiet", action="store_true", help="print only the final JSON")
     args = parser.parse_args()
@@ -56,11 +59,15 @@ def main() -> int:
         args.photos = args.photos or (earlier.get("photos") or {}).get("source")
     elif args.data:
         overrides = {k: getattr(args, k) for k in ("emotions", "epochs", "batch_size", "learning_rate",
-                                                   "optimizer", "schedule", "augment", "class_balance", "photo_repeat", "seed")}
+                                                   "optimizer", "schedule", "augment", "class_balance", "photo_repeat", "keep_start", "seed")}
         config = recipe(args.arch, **overrides)
         run_dir, data = None, args.data
     else:
         parser.error("give --data (or --resume RUN_DIR)")
+    if config.keep_start and not (args.init or args.resume):
+        parser.error("--keep-start needs --init MODEL, the model whose share it keeps")
+    if not 0 <= config.keep_start < 1:
+        parser.error(f"--keep-start must be at least 0 and below 1, not {config.keep_start}")
 
     try:
         dataset = load_dataset(data, progress=None if args.quiet else _print_build_progress)

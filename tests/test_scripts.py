@@ -149,6 +149,17 @@ def test_train_refuses_missing_photos_in_one_line(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize("arguments, message", [
+    ((), "--keep-start needs --init MODEL"),
+    (("--init", "models/emovoice-vgg", "--keep-start", "1"), "--keep-start must be at least 0 and below 1"),
+])
+def test_train_refuses_a_share_of_no_model_or_all_of_it(tmp_path, arguments, message):
+    result = run("scripts/train.py", "--data", SAMPLE_ZIP, "--keep-start", "0.5", *arguments,
+                 "--runs-dir", tmp_path / "runs", "--quiet", check=False)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
 def test_evaluate_refuses_a_missing_dataset():
     result = run("scripts/evaluate.py", "--data", "/nonexistent/fer.zip", "--json", check=False)
     assert result.returncode == 2 and "does not exist" in result.stderr and "Traceback" not in result.stderr

@@ -112,6 +112,26 @@ def test_resume_continues_from_the_checkpoint_and_keeps_the_runs_record(sample, 
     assert metadata["total_cpu_hours"] >= first["total_cpu_hours"] > 0
 
 
+def test_keep_start_averages_the_starting_model_into_the_best_epoch(sample, tmp_path):
+    train(recipe("seed", epochs=1, batch_size=32), sample, tmp_path / "start")
+    config = recipe("seed", epochs=1, batch_size=32, learning_rate=0.01, keep_start=0.25)
+    metadata = train(config, sample, tmp_path / "run", init_model=tmp_path / "start")
+    start = load_model(tmp_path / "start").model.get_weights()
+    # One epoch: the checkpoint holds the best epoch's weights as trained, before the average.
+    trained = keras.saving.load_model(tmp_path / "run" / "checkpoint.keras", compile=False).get_weights()
+    kept = load_model(tmp_path / "run").model.get_weights()
+    assert any(not np.allclose(s, t) for s, t in zip(start, trained))
+    for s, t, k in zip(start, trained, kept):
+        np.testing.assert_allclose(k, 0.25 * s + 0.75 * t, rtol=1e-5, atol=1e-6)
+    assert metadata["recipe"]["keep_start"] == 0.25 and 0 <= metadata["metrics"]["validation"]["accuracy"] <= 1
+    # Resumed after stopping while it scored (all epochs done), the run does not average a second time.
+    train(config, sample, tmp_path / "run", resume=True)
+    for k, again in zip(kept, load_model(tmp_path / "run").model.get_weights()):
+        np.testing.assert_array_equal(again, k)
+    with pytest.raises(ValueError, match="needs a model to start from"):
+        train(config, sample, tmp_path / "alone")
+
+
 def test_augmentation_runs_only_while_training_and_is_not_saved(sample, tmp_path):
     faces = sample.images["test"][:8].astype(np.float32)[..., None]
     layers = augmenter(seed=1)

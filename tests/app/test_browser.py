@@ -16,6 +16,7 @@ import subprocess
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from benchmarks.load_tryit import start_streamlit, stop_streamlit
@@ -142,6 +143,27 @@ def test_take_a_webcam_snapshot_and_hear_a_voice(page, server_url, output_path):
     screenshot(page, output_path, "try_it_webcam")
 
 
+def test_a_close_up_and_a_rolled_head_are_answered(page, server_url, fer_face_jpeg, tmp_path, output_path):
+    """Issue #11's two hard photos as a visitor uploads them: a selfie whose face runs off the edges, and a head
+    rolled 25 degrees in a 640x480 photo; each gets a face, an emotion and a voice."""
+    import cv2
+
+    face = cv2.resize(fer_face_array(fer_face_jpeg), (600, 600), interpolation=cv2.INTER_CUBIC)
+    close_up = tmp_path / "close-up.jpg"
+    close_up.write_bytes(encode(face[60:540, 60:540]))
+    turn = cv2.getRotationMatrix2D((300, 300), 25, 240 / 600)
+    rolled = np.full((480, 640), 128, dtype=np.uint8)
+    rolled[120:360, 200:440] = cv2.warpAffine(face, turn, (600, 600), borderValue=128)[180:420, 180:420]
+    tilted = tmp_path / "tilted.jpg"
+    tilted.write_bytes(encode(rolled))
+
+    for photo, name in ((close_up, "try_it_closeup"), (tilted, "try_it_tilted")):
+        open_page(page, f"{server_url}/Try_It")  # afresh: the first photo's answer must not stand for the second's
+        page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(photo))
+        expect_result(page)
+        screenshot(page, output_path, name)
+
+
 def test_every_page_renders(page, server_url, output_path):
     from playwright.sync_api import expect
 
@@ -219,6 +241,25 @@ def test_label_a_video_and_a_zip_of_photos(page, server_url, fer_face_jpeg, nois
         page.get_by_role("button", name="Download the CSV").click()
     rows = Path(download.value.path()).read_text().splitlines()[1:]
     assert sorted(row.split(",")[0] for row in rows) == ["group.jpg", "group.jpg", "happy/one.jpg", "noise.png"]
+
+
+def test_teach_the_active_model_a_zip_of_photos(page, server_url, fer_face_jpeg, tmp_path, output_path):
+    """Train's warm start as a visitor finds it: the active model chosen, a zip of labelled photos read and counted."""
+    from playwright.sync_api import expect
+
+    face = fer_face_array(fer_face_jpeg)
+    photos = tmp_path / "my-photos.zip"
+    with zipfile.ZipFile(photos, "w") as archive:
+        archive.writestr("happy/close.jpg", encode(portrait(face)))
+        archive.writestr("happy/far.jpg", encode(portrait(face, [(100, 80)], side=160)))
+
+    open_page(page, f"{server_url}/Train")
+    page.get_by_text(re.compile(r"^the active model, ")).click()
+    expect(page.get_by_text("Share of the active model kept")).to_be_visible(timeout=SLOW)
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').last.set_input_files(str(photos))
+    expect(page.get_by_text("Faces to learn: happy 2")).to_be_visible(timeout=SLOW)
+    expect(page.get_by_role("button", name="Train")).to_be_enabled()
+    screenshot(page, output_path, "train_photos")
 
 
 def test_killing_the_server_mid_training_loses_nothing(page, tmp_path):

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
 from pathlib import Path
 
+import numpy as np
+
 from core.background import current_training, wait_for
-from core.runs import active_model_dir, set_active
-from photos import SAMPLE_ZIP
+from core.paths import SHIPPED_MODEL_DIR
+from core.runs import active_model_dir, load_model, set_active
+from photos import HAPPY_FACE, SAMPLE_ZIP, SURPRISED_FACE, encode, portrait
 
 PAGE = "pages/1_Train.py"
 
@@ -91,3 +97,46 @@ def test_an_uploaded_dataset_zip_can_be_trained_on(open_page):
     app.file_uploader[0].set_value(("fer2013.zip", SAMPLE_ZIP.read_bytes(), "application/zip")).run()
     assert not app.error and not app.exception
     assert not app.button(key="train").disabled
+
+
+def labelled_photos_zip() -> bytes:
+    """Four portraits in class folders, as a user zips their own photos."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(SAMPLE_ZIP) as sample, zipfile.ZipFile(buffer, "w") as photos:
+        for emotion, member in (("happy", HAPPY_FACE), ("surprise", SURPRISED_FACE)):
+            for n, side in enumerate((200, 300)):
+                photos.writestr(f"{emotion}/{emotion}_{n}.jpg", encode(portrait(sample.read(member), side=side)))
+    return buffer.getvalue()
+
+
+def test_the_active_model_learns_uploaded_photos_and_keeps_a_share_of_itself(open_page):
+    app = open_page(PAGE)
+    app.segmented_control(key="data_kind").set_value("Bundled sample").run()
+    app.radio(key="start").set_value("active").run()
+    assert app.slider(key="epochs_vgg_warm").value == 3 and app.select_slider(key="keep_start").value == 0.5
+    app.file_uploader(key="photos").set_value(("my-photos.zip", labelled_photos_zip(), "application/zip")).run()
+    assert any("Faces to learn: happy 2, surprise 2" in caption.value for caption in app.caption)
+    app.slider(key="epochs_vgg_warm").set_value(1)
+    app.select_slider(key="batch_vgg_warm").set_value(32)
+    app.run()
+    assert not app.error and not app.exception, (app.error, app.exception)
+
+    app.button(key="train").click().run()
+    run_dir = Path(current_training()["run_dir"])
+    progress = wait_for(run_dir, timeout_s=300)
+    assert progress["status"] == "finished", progress.get("error")
+    metadata = json.loads((run_dir / "metadata.json").read_text())
+    assert Path(metadata["initialised_from"]).resolve() == SHIPPED_MODEL_DIR.resolve()
+    assert metadata["photos"]["faces"] == 4 and metadata["recipe"]["keep_start"] == 0.5
+    # Half the shipped weights, half the new ones: neither model's weights alone.
+    shipped, learned = (load_model(folder).model.get_weights() for folder in (SHIPPED_MODEL_DIR, run_dir))
+    assert any(not np.allclose(a, b) for a, b in zip(shipped, learned))
+
+
+def test_a_photos_upload_that_is_not_a_zip_is_refused_before_training(open_page):
+    app = open_page(PAGE)
+    app.segmented_control(key="data_kind").set_value("Bundled sample").run()
+    app.file_uploader(key="photos").set_value(("photo.zip", b"not a zip at all", "application/zip")).run()
+    [refused] = app.error
+    assert "not a readable zip" in refused.value and not app.exception
+    assert app.button(key="train").disabled
