@@ -1,6 +1,7 @@
 """Real photos taught to the model, scored on people it never saw: the photos split in two by person.
 
-    python benchmarks/photo_folds.py --data ../shared/data/fer2013/fer2013.zip --photos ../shared/data/wild/wild-dev.zip
+    python benchmarks/photo_folds.py --data ../shared/data/fer2013/fer2013.zip --photos ../shared/data/wild/wild-dev.zip \
+        --model stage-2    # a model never taught these photos: README, "Teaching it real photos"
 
 The photos (class folders, as benchmarks/wild.py reads them) are split by person, the file name without
 its trailing number (LFW's Tony_Blair_0102.jpg is Tony_Blair), into two halves of about equal size. For
@@ -23,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from core.data import load_dataset  # noqa: E402
+from core.data import load_dataset, source_fingerprint  # noqa: E402
 from core.emotions import SEED_EMOTIONS  # noqa: E402
 from core.recognise import load_classifier, recognise  # noqa: E402
 from core.runs import read_metadata  # noqa: E402
@@ -60,7 +61,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="FER2013 zip or folder")
     parser.add_argument("--photos", type=Path, required=True, help="a folder or zip of class folders of photos")
-    parser.add_argument("--model", type=Path, default=Path("models/emovoice-vgg"), help="the model to start from")
+    parser.add_argument("--model", type=Path, required=True, help="the model to start from, never taught --photos")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=0.002)
     parser.add_argument("--photo-repeat", type=int, default=4)
@@ -68,6 +69,10 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--runs-dir", type=Path, help="keep the two runs here (default: thrown away)")
     args = parser.parse_args()
+    taught = (read_metadata(args.model).get("photos") or {}).get("fingerprint")
+    if taught == source_fingerprint(args.photos):
+        parser.error(f"{args.model} was taught these photos, so it cannot be scored on them: start from a model "
+                     "that was not (the shipped model's stage 2, see README, Teaching it real photos)")
 
     fer = load_dataset(args.data)
     photos = list(labelled_photos(args.photos))

@@ -160,6 +160,22 @@ def test_train_refuses_a_share_of_no_model_or_all_of_it(tmp_path, arguments, mes
     assert not (tmp_path / "runs").exists()
 
 
+def test_photo_folds_refuses_a_model_already_taught_the_photos(tmp_path):
+    """Scored on photos it learned, a model would look better than it is on people it never saw."""
+    from core.data import source_fingerprint
+
+    photos = tmp_path / "photos"
+    (photos / "happy").mkdir(parents=True)
+    with zipfile.ZipFile(SAMPLE_ZIP) as sample:
+        (photos / "happy" / "Ann_Smith_0001.jpg").write_bytes(encode(portrait(sample.read(HAPPY_FACE))))
+    model = tmp_path / "taught"
+    shutil.copytree(ROOT / "models" / "seed", model)
+    metadata = read_metadata(model)
+    (model / "metadata.json").write_text(json.dumps({**metadata, "photos": {"fingerprint": source_fingerprint(photos)}}))
+    result = run("benchmarks/photo_folds.py", "--data", SAMPLE_ZIP, "--photos", photos, "--model", model, check=False)
+    assert result.returncode == 2 and "was taught these photos" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_evaluate_refuses_a_missing_dataset():
     result = run("scripts/evaluate.py", "--data", "/nonexistent/fer.zip", "--json", check=False)
     assert result.returncode == 2 and "does not exist" in result.stderr and "Traceback" not in result.stderr
