@@ -189,8 +189,14 @@ def model_facts(metadata: dict) -> dict[str, str]:
         "Test accuracy": percent(test.get("accuracy")) + (f" on {test['n']} faces" if test.get("n") else ""),
         "5-emotion accuracy": percent(test.get("accuracy_5class")),
         "Trained": metadata.get("created", "?").replace("T", " ")[:16],
-        "Training data": Path(str((metadata.get("dataset") or {}).get("source", "?"))).name,
+        "Training data": Path(str((metadata.get("dataset") or {}).get("source", "?"))).name + photos_taught(metadata),
     }
+
+
+def photos_taught(metadata: dict) -> str:
+    """" and N labelled photos (NAME)" for a model that learned real photos beside its dataset, else ""."""
+    photos = metadata.get("photos") or {}
+    return f" and {photos['faces']:,} labelled photos ({Path(photos['source']).name})" if photos.get("faces") else ""
 
 
 def active_metadata() -> tuple[Path, dict | None]:

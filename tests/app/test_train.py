@@ -131,6 +131,12 @@ def test_the_active_model_learns_uploaded_photos_and_keeps_a_share_of_itself(ope
     # Half the shipped weights, half the new ones: neither model's weights alone.
     shipped, learned = (load_model(folder).model.get_weights() for folder in (SHIPPED_MODEL_DIR, run_dir))
     assert any(not np.allclose(a, b) for a, b in zip(shipped, learned))
+    try:  # made active, Home says what it learned
+        set_active(run_dir)
+        home = open_page("streamlit_app.py")
+        assert any("fer2013-sample.zip and 4 labelled photos (" in caption.value for caption in home.caption)
+    finally:
+        set_active(None)
 
 
 def test_a_photos_upload_that_is_not_a_zip_is_refused_before_training(open_page):
