@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from dataclasses import asdict, replace
 
 import keras
 import numpy as np
@@ -130,6 +131,26 @@ def test_keep_start_averages_the_starting_model_into_the_best_epoch(sample, tmp_
         np.testing.assert_array_equal(again, k)
     with pytest.raises(ValueError, match="needs a model to start from"):
         train(config, sample, tmp_path / "alone")
+
+
+def test_a_checkpoint_from_when_augmentation_was_a_layer_still_resumes(sample, tmp_path):
+    """Runs stopped before augmentation moved out of the trainer (its checkpoint wraps the net behind an
+    "augment" layer) continue where they were, and finish as the plain net."""
+    config = recipe("seed", epochs=2, batch_size=32)
+    train(replace(config, epochs=1), sample, tmp_path)
+    faces = keras.Input((48, 48, 1))
+    old = keras.Model(faces, build_model("seed", 5)(augmenter(1)(faces)))
+    old.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    old.fit(np.zeros((32, 48, 48, 1), "float32"), np.eye(5, dtype="float32")[np.zeros(32, int)], verbose=0)
+    old.save(tmp_path / "checkpoint.keras")
+    state = json.loads((tmp_path / "state.json").read_text())
+    (tmp_path / "state.json").write_text(json.dumps({**state, "config": asdict(config)}))
+
+    metadata = train(config, sample, tmp_path, resume=True)
+    assert metadata["status"] == "finished" and metadata["epochs_trained"] == 2
+    plain = [type(layer).__name__ for layer in build_model("seed", 5).layers]
+    for saved in (tmp_path / "model.keras", tmp_path / "checkpoint.keras"):  # the net alone, in the new layout
+        assert [type(layer).__name__ for layer in keras.saving.load_model(saved, compile=False).layers] == plain
 
 
 def test_augmentation_runs_only_while_training_and_is_not_saved(sample, tmp_path):
