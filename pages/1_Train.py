@@ -1,5 +1,6 @@
 """Train: pick data and a recipe, train in the background, watch it, keep the result."""
 
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -221,7 +222,9 @@ if photos_upload is not None:
     try:
         photos_source = save_upload(photos_upload.name, photos_upload.getvalue())
         photos_report = dashboard.dataset_at(photos_source).report  # read now: a bad zip is told before training
-        counts = {e: n for split in photos_report.counts.values() for e, n in split.items()}
+        counts = Counter()  # over every split: a zip of train/ and test/ photos trains all of them
+        for split_counts in photos_report.counts.values():
+            counts.update(split_counts)
         st.caption("Faces to learn: " + ", ".join(f"{emotion} {n}" for emotion, n in counts.items())
                    + "".join(f"; {warning}" for warning in photos_report.warnings()))
     except DatasetError as error:
