@@ -69,8 +69,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--runs-dir", type=Path, help="keep the two runs here (default: thrown away)")
     args = parser.parse_args()
-    taught = (read_metadata(args.model).get("photos") or {}).get("fingerprint")
-    if taught == source_fingerprint(args.photos):
+    start = read_metadata(args.model)
+    if (start.get("photos") or {}).get("fingerprint") == source_fingerprint(args.photos):
         parser.error(f"{args.model} was taught these photos, so it cannot be scored on them: start from a model "
                      "that was not (the shipped model's stage 2, see README, Teaching it real photos)")
 
@@ -96,16 +96,16 @@ def main() -> int:
             metadata = train(config, fer, run_dir, init_model=args.model,
                              photos=load_dataset(taught, cache_dir=Path(scratch) / "cache"))
             runs.append(metadata["metrics"])
-            held_photos = [photos[i] for i in np.flatnonzero(half == held)]
-            for index, answer in zip(np.flatnonzero(half == held), answers(run_dir, held_photos)):
+            held_index = np.flatnonzero(half == held)
+            held_photos = [photos[i] for i in held_index]
+            for index, answer in zip(held_index, answers(run_dir, held_photos)):
                 after[index] = answer
-            for index, answer in zip(np.flatnonzero(half == held), answers(args.model, held_photos)):
+            for index, answer in zip(held_index, answers(args.model, held_photos)):
                 before[index] = answer
-            print(f"half {held} held out: {len(held_photos)} photos of {len({people[i] for i in np.flatnonzero(half == held)})} "
+            print(f"half {held} held out: {len(held_photos)} photos of {len({people[i] for i in held_index})} "
                   f"people; taught {int((half != held).sum())}", file=sys.stderr, flush=True)
 
     emotions = sorted(set(truth), key=truth.index)
-    start = read_metadata(args.model).get("metrics", {})
     print(f"{len(photos)} photos, {len(set(people))} people; runs: --epochs {args.epochs} "
           f"--lr {args.lr} --photo-repeat {args.photo_repeat} --keep-start {args.keep_start} --seed {args.seed}, "
           f"from {args.model}\n")
@@ -118,7 +118,7 @@ def main() -> int:
         recall = [np.mean([r for r, t in zip(right, truth) if t == e]) for e in emotions]
         print(f"| {label} | {np.mean(right):.1%} | {np.mean(five):.1%} | " + " | ".join(f"{r:.0%}" for r in recall) + " |")
     print("\nFER2013 (validation / test/, with the model's test-time augmentation):")
-    for label, metrics in [(args.model.name, start)] + [(f"run holding half {held} out", m) for held, m in enumerate(runs)]:
+    for label, metrics in [(args.model.name, start.get("metrics", {}))] + [(f"run holding half {held} out", m) for held, m in enumerate(runs)]:
         scores = [metrics.get(split, {}).get("accuracy", float("nan")) for split in ("validation", "test")]
         print(f"  {label}: {scores[0]:.1%} / {scores[1]:.1%}")
     return 0
