@@ -241,8 +241,8 @@ if defaults is not None:
                                               help=f"{defaults.optimizer} optimizer")
     augment = st.toggle("Augment the training faces (mirror, shift, rotate, zoom, lighting)", defaults.augment,
                         key=f"augment_{variant}")
-    keep_start = st.select_slider(
-        "Share of the active model kept", [0.0, 0.25, 0.5, 0.75], defaults.keep_start, key="keep_start",
+    keep_start = st.slider(
+        "Share of the active model kept", 0.0, 0.9, defaults.keep_start, step=0.05, key="keep_start",
         help="At the end its weights and the new ones are averaged: what it knew is mostly kept while it "
              "learns the new faces.") if warm else 0.0
 

@@ -4,7 +4,7 @@
     python scripts/train.py --data fer2013.zip --arch seed                      # the seed project's recipe
     python scripts/train.py --resume runs/20261125-083000-vgg                   # continue a stopped run
     python scripts/train.py --data fer2013.zip --init models/emovoice-vgg --photos my-photos.zip --epochs 3 \
-        --lr 0.001 --photo-repeat 8 --keep-start 0.5   # adapt to real photos in class folders (angry/, happy/, ...)
+        --lr 0.001 --photo-repeat 16 --keep-start 0.65   # adapt to real photos in class folders (angry/, happy/, ...)
 """
 
 from __future__ import annotations

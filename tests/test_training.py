@@ -21,7 +21,7 @@ from core.emotions import emotion_set
 from core.faces import find_faces
 from core.models import build_model
 from core.runs import METADATA_FILE, MODEL_FILE, ModelError, active_model_dir, list_runs, load_model, set_active
-from core.training import Cancelled, augmenter, class_weights, recipe, save_ensemble, train, training_and_validation
+from core.training import Cancelled, RandomWarp, augmenter, class_weights, recipe, save_ensemble, train, training_and_validation
 from photos import HAPPY_FACE, SAMPLE_ZIP, SURPRISED_FACE, portrait
 
 
@@ -166,6 +166,22 @@ def test_augmentation_runs_only_while_training_and_is_not_saved(sample, tmp_path
     assert "augment" not in [layer.name for layer in saved.layers]  # the product never runs augmentation
     assert metadata["status"] == "finished" and metadata["backend"] == keras.backend.backend()
     assert 0 < metadata["temperature"] and metadata["calibration"]["n"] == metadata["dataset"]["validation_images"]
+
+
+def test_augmentation_moves_a_face_with_one_resampling_and_keeps_it_sharp(sample):
+    """Three resamplings in a row blur a face to under half its sharpness; the one warp keeps most of it."""
+    import cv2
+
+    faces = sample.images["test"][:64].astype(np.float32)[..., None]
+
+    def sharpness(images):
+        return np.mean([np.abs(cv2.Laplacian(face[..., 0], cv2.CV_32F)).mean() for face in images])
+
+    warped = keras.ops.convert_to_numpy(augmenter(seed=1).layers[0](faces, training=True))
+    assert not np.allclose(warped, faces) and sharpness(warped) > 0.6 * sharpness(faces)
+    mirror_only = RandomWarp(shift=0.0, degrees=0.0, zoom=0.0, seed=1)(faces, training=True)
+    flipped = np.abs(keras.ops.convert_to_numpy(mirror_only) - faces[:, :, ::-1]).max(axis=(1, 2, 3)) < 1e-3
+    assert 0 < flipped.sum() < len(faces)  # each face mirrored or not, exactly, about half of them
 
 
 def test_damaged_models_are_refused_and_the_active_model_stays(sample, tmp_path, monkeypatch):

@@ -12,6 +12,7 @@ import numpy as np
 from core.background import current_training, wait_for
 from core.paths import SHIPPED_MODEL_DIR
 from core.runs import active_model_dir, load_model, set_active
+from core.training import FINE_TUNE
 from photos import HAPPY_FACE, SAMPLE_ZIP, SURPRISED_FACE, encode, portrait
 
 PAGE = "pages/1_Train.py"
@@ -113,7 +114,7 @@ def test_the_active_model_learns_uploaded_photos_and_keeps_a_share_of_itself(ope
     app = open_page(PAGE)
     app.segmented_control(key="data_kind").set_value("Bundled sample").run()
     app.radio(key="start").set_value("active").run()
-    assert app.slider(key="epochs_vgg_warm").value == 3 and app.select_slider(key="keep_start").value == 0.5
+    assert app.slider(key="epochs_vgg_warm").value == 3 and app.slider(key="keep_start").value == FINE_TUNE["keep_start"]
     app.file_uploader(key="photos").set_value(("my-photos.zip", labelled_photos_zip(), "application/zip")).run()
     assert any("Faces to learn: happy 2, surprise 2" in caption.value for caption in app.caption)
     app.slider(key="epochs_vgg_warm").set_value(1)
@@ -127,7 +128,7 @@ def test_the_active_model_learns_uploaded_photos_and_keeps_a_share_of_itself(ope
     assert progress["status"] == "finished", progress.get("error")
     metadata = json.loads((run_dir / "metadata.json").read_text())
     assert Path(metadata["initialised_from"]).resolve() == SHIPPED_MODEL_DIR.resolve()
-    assert metadata["photos"]["faces"] == 4 and metadata["recipe"]["keep_start"] == 0.5
+    assert metadata["photos"]["faces"] == 4 and metadata["recipe"]["keep_start"] == FINE_TUNE["keep_start"]
     # Half the shipped weights, half the new ones: neither model's weights alone.
     shipped, learned = (load_model(folder).model.get_weights() for folder in (SHIPPED_MODEL_DIR, run_dir))
     assert any(not np.allclose(a, b) for a, b in zip(shipped, learned))
