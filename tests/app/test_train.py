@@ -129,7 +129,7 @@ def test_the_active_model_learns_uploaded_photos_and_keeps_a_share_of_itself(ope
     metadata = json.loads((run_dir / "metadata.json").read_text())
     assert Path(metadata["initialised_from"]).resolve() == SHIPPED_MODEL_DIR.resolve()
     assert metadata["photos"]["faces"] == 4 and metadata["recipe"]["keep_start"] == FINE_TUNE["keep_start"]
-    # Half the shipped weights, half the new ones: neither model's weights alone.
+    # A share of the shipped weights averaged with the new ones: neither model's weights alone.
     shipped, learned = (load_model(folder).model.get_weights() for folder in (SHIPPED_MODEL_DIR, run_dir))
     assert any(not np.allclose(a, b) for a, b in zip(shipped, learned))
     try:  # made active, Home says what it learned
