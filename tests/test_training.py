@@ -170,13 +170,9 @@ def test_augmentation_runs_only_while_training_and_is_not_saved(sample, tmp_path
 
 def test_augmentation_moves_a_face_with_one_resampling_and_keeps_it_sharp(sample):
     """Three resamplings in a row blur a face to under half its sharpness; the one warp keeps most of it."""
-    import cv2
+    from benchmarks.augment_blur import sharpness
 
     faces = sample.images["test"][:64].astype(np.float32)[..., None]
-
-    def sharpness(images):
-        return np.mean([np.abs(cv2.Laplacian(face[..., 0], cv2.CV_32F)).mean() for face in images])
-
     warped = keras.ops.convert_to_numpy(augmenter(seed=1).layers[0](faces, training=True))
     assert not np.allclose(warped, faces) and sharpness(warped) > 0.6 * sharpness(faces)
     mirror_only = RandomWarp(shift=0.0, degrees=0.0, zoom=0.0, seed=1)(faces, training=True)
