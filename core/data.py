@@ -23,8 +23,9 @@ import numpy as np
 
 from core.emotions import EMOTIONS, INPUT_SIZE, canonical_emotion
 from core.paths import CACHE_DIR, data_roots
+from core.votes import fer_name
 
-BUILDER_VERSION = 2  # 2: faces found by CenterFace and aligned by the eyes. Bump when the way images become arrays changes: old caches are then rebuilt
+BUILDER_VERSION = 3  # 3: each face keeps its path in the source (votes join on it); 2: faces found by CenterFace and aligned by the eyes. Bump when the way images become arrays changes: old caches are then rebuilt
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".pgm", ".ppm"}
 SPLIT_ALIASES = {
     "train": "train", "training": "train",
@@ -71,13 +72,17 @@ class BuildReport:
 
 @dataclass
 class Dataset:
-    """Faces (N, 48, 48) uint8 and labels (N,) indexing EMOTIONS, per split."""
+    """Faces (N, 48, 48) uint8, labels (N,) indexing EMOTIONS and each face's path in the source, per split;
+    FER+ vote counts (N, 10) per split once `attach_votes` has joined them (all zeros: no votes)."""
 
     source: str
     fingerprint: str
     images: dict[str, np.ndarray]
     labels: dict[str, np.ndarray]
     report: BuildReport
+    names: dict[str, np.ndarray] = field(default_factory=dict)
+    votes: dict[str, np.ndarray] | None = None
+    votes_source: str | None = None
 
     @property
     def splits(self) -> list[str]:
@@ -89,17 +94,34 @@ class Dataset:
 
     def select(self, split: str | None, emotions: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
         """Images of `split` (None: all splits) whose label is in `emotions`, labels re-indexed to `emotions`."""
-        names = self.splits if split is None else [split]
+        images, labels, _ = self.select_with_votes(split, emotions)
+        return images, labels
+
+    def select_with_votes(self, split: str | None, emotions: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """As `select`, with the faces' FER+ vote counts (N, 10): zeros where a face has none."""
+        from core.votes import COLUMNS
+
+        splits = self.splits if split is None else [split]
         if split is not None and split not in self.images:
             raise DatasetError(f"the dataset has no {split!r} split (it has: {', '.join(self.splits)})")
-        images = np.concatenate([self.images[name] for name in names])
-        labels = np.concatenate([self.labels[name] for name in names])
+        images = np.concatenate([self.images[name] for name in splits])
+        labels = np.concatenate([self.labels[name] for name in splits])
+        votes = np.concatenate([self.votes[name] if self.votes else np.zeros((len(self.labels[name]), len(COLUMNS)), np.float32)
+                                for name in splits])
         remap = np.full(len(EMOTIONS), -1, dtype=np.int64)
         for index, emotion in enumerate(emotions):
             remap[EMOTIONS.index(emotion)] = index
         new_labels = remap[labels]
         keep = new_labels >= 0
-        return images[keep], new_labels[keep]
+        return images[keep], new_labels[keep], votes[keep]
+
+    def attach_votes(self, table) -> int:
+        """Join a core.votes.VoteTable to the faces by their paths; returns how many faces got votes."""
+        if not self.names:
+            raise DatasetError(f"{self.source} was read before emovoice kept face paths; delete its cache to rebuild it")
+        self.votes = {split: table.lookup(self.names[split]) for split in self.splits}
+        self.votes_source = table.source
+        return int(sum((counts.sum(axis=1) > 0).sum() for counts in self.votes.values()))
 
 
 def load_dataset(source: str | os.PathLike, cache_dir: Path | None = None, progress: Progress | None = None) -> Dataset:
@@ -183,12 +205,13 @@ def source_fingerprint(path: Path) -> str:
 
 def _build(path: Path, fingerprint: str, progress: Progress | None) -> Dataset:
     report = BuildReport()
-    collected: dict[str, tuple[list[np.ndarray], list[int]]] = {}
+    collected: dict[str, tuple[list[np.ndarray], list[int], list[str]]] = {}
 
-    def add(split: str, emotion: str, face: np.ndarray) -> None:
-        faces, labels = collected.setdefault(split, ([], []))
+    def add(split: str, emotion: str, face: np.ndarray, name: str) -> None:
+        faces, labels, names = collected.setdefault(split, ([], [], []))
         faces.append(face)
         labels.append(EMOTIONS.index(emotion))
+        names.append(name)
         split_counts = report.counts.setdefault(split, {})
         split_counts[emotion] = split_counts.get(emotion, 0) + 1
 
@@ -209,9 +232,10 @@ def _build(path: Path, fingerprint: str, progress: Progress | None) -> Dataset:
             f"no usable images in {path} ({details}). Expected class folders such as happy/ and sad/ "
             "(optionally inside train/ and test/), or fer2013.csv"
         )
-    images = {split: np.stack(faces).astype(np.uint8) for split, (faces, _) in collected.items()}
-    labels = {split: np.asarray(lbls, dtype=np.int8) for split, (_, lbls) in collected.items()}
-    return Dataset(str(path), fingerprint, images, labels, report)
+    images = {split: np.stack(faces).astype(np.uint8) for split, (faces, _, _) in collected.items()}
+    labels = {split: np.asarray(lbls, dtype=np.int8) for split, (_, lbls, _) in collected.items()}
+    names = {split: np.asarray(member_names, dtype=str) for split, (_, _, member_names) in collected.items()}
+    return Dataset(str(path), fingerprint, images, labels, report, names)
 
 
 Member = tuple[str, Callable[[], bytes]]  # (path inside the source, how to read its bytes)
@@ -301,7 +325,7 @@ def _read_image_member(name: str, read: Callable[[], bytes], add, report: BuildR
     if min(gray.shape) < MIN_FACE_SIDE:
         report.skipped[f"image smaller than {MIN_FACE_SIDE} pixels"] += 1
         return
-    add(split, emotion, _face_of(gray, report))
+    add(split, emotion, _face_of(gray, report), name)
 
 
 def _face_of(gray: np.ndarray, report: BuildReport) -> np.ndarray:
@@ -329,7 +353,7 @@ def _read_csv(data: bytes, add, report: BuildReport) -> None:
         return
     usage = table["usage"] if "usage" in table.columns else pd.Series(["Training"] * len(table))
     pixel_count = INPUT_SIZE * INPUT_SIZE
-    for label, pixels, use in zip(table["emotion"], table["pixels"], usage):
+    for row, (label, pixels, use) in enumerate(zip(table["emotion"], table["pixels"], usage)):
         try:
             index = int(str(label).strip())
             values = np.array(str(pixels).split(), dtype=np.float64)
@@ -339,7 +363,8 @@ def _read_csv(data: bytes, add, report: BuildReport) -> None:
             report.skipped["malformed CSV row"] += 1
             continue
         split = CSV_USAGE.get(str(use).strip(), "all")
-        add(split, EMOTIONS[index], values.reshape(INPUT_SIZE, INPUT_SIZE).astype(np.uint8))
+        # Named as FER+ names fer2013.csv's rows, so that fer2013new.csv's votes join row for row.
+        add(split, EMOTIONS[index], values.reshape(INPUT_SIZE, INPUT_SIZE).astype(np.uint8), fer_name(row))
 
 
 # -- the cache ----------------------------------------------------------------------------------
@@ -350,6 +375,7 @@ def _write_cache(cache_file: Path, dataset: Dataset) -> None:
     for split in dataset.splits:
         arrays[f"images__{split}"] = dataset.images[split]
         arrays[f"labels__{split}"] = dataset.labels[split]
+        arrays[f"names__{split}"] = dataset.names[split]
     arrays["report"] = np.array(dataset.report.to_json())
     cache_file.parent.mkdir(parents=True, exist_ok=True)
     partial = cache_file.with_suffix(f".{os.getpid()}.partial")
@@ -365,5 +391,6 @@ def _read_cache(cache_file: Path, source: str, fingerprint: str) -> Dataset:
     with np.load(cache_file, allow_pickle=False) as archive:
         images = {k.split("__", 1)[1]: archive[k] for k in archive.files if k.startswith("images__")}
         labels = {k.split("__", 1)[1]: archive[k] for k in archive.files if k.startswith("labels__")}
+        names = {k.split("__", 1)[1]: archive[k] for k in archive.files if k.startswith("names__")}
         report = BuildReport.from_json(str(archive["report"]))
-    return Dataset(source, fingerprint, images, labels, report)
+    return Dataset(source, fingerprint, images, labels, report, names)

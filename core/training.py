@@ -54,6 +54,8 @@ class TrainConfig:
     # A warm start's share in the finished model: its weights and the best epoch's are averaged so (0 = off).
     # Fine-tuning on photos forgets some FER2013; the average keeps most of both (Wortsman et al., WiSE-FT).
     keep_start: float = 0.0
+    # With FER+ votes: the share of the dataset's own label mixed into each face's vote distribution (0 = votes only).
+    label_share: float = 0.0
     tta: str = "flip"  # test-time augmentation used at inference: "flip" (2 views) or "none"
     validation_fraction: float = 0.1  # carved out of train/, stratified (VALIDATION_SEED); test/ never trains
     patience: int = 15  # early stopping, epochs without a better validation accuracy
@@ -103,6 +105,11 @@ def recipe(architecture: str, **overrides) -> TrainConfig:
 
 def split_validation(images: np.ndarray, labels: np.ndarray, fraction: float = TrainConfig.validation_fraction):
     """Stratified train/validation split of raw arrays: always the same faces (VALIDATION_SEED)."""
+    is_val = _validation_mask(labels, fraction)
+    return (images[~is_val], labels[~is_val]), (images[is_val], labels[is_val])
+
+
+def _validation_mask(labels: np.ndarray, fraction: float) -> np.ndarray:
     rng = np.random.default_rng(VALIDATION_SEED)
     val_index = []
     for label in np.unique(labels):
@@ -111,20 +118,46 @@ def split_validation(images: np.ndarray, labels: np.ndarray, fraction: float = T
         val_index.extend(members[: max(1, round(len(members) * fraction))])
     is_val = np.zeros(len(labels), dtype=bool)
     is_val[val_index] = True
-    return (images[~is_val], labels[~is_val]), (images[is_val], labels[is_val])
+    return is_val
 
 
-def training_and_validation(dataset: Dataset, emotions: tuple[str, ...], fraction: float = TrainConfig.validation_fraction):
-    """The faces a run trains on and the faces it picks its best epoch on, as two (images, labels) pairs.
+@dataclass
+class Faces:
+    """Faces (N, 48, 48), their labels (N,) in a run's emotions and their FER+ vote counts (N, 10; zeros: none)."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    votes: np.ndarray
+
+    def __getitem__(self, index) -> Faces:
+        return Faces(self.images[index], self.labels[index], self.votes[index])
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def has_votes(self) -> bool:
+        return bool((self.votes.sum(axis=1) > 0).any())
+
+
+def split_faces(dataset: Dataset, emotions: tuple[str, ...], fraction: float = TrainConfig.validation_fraction) -> tuple[Faces, Faces]:
+    """The faces a run trains on and the faces it picks its best epoch on, with their votes.
 
     The dataset's own val/ split when it has one, otherwise a stratified share of train/ (of every
     split when there is no train/), the same for every run. Calibration and the benchmarks call this
     too, so they score the very faces training held out; test/ is never among them.
     """
-    faces = dataset.select("train" if "train" in dataset.images else None, emotions)
+    faces = Faces(*dataset.select_with_votes("train" if "train" in dataset.images else None, emotions))
     if "val" in dataset.images:
-        return faces, dataset.select("val", emotions)
-    return split_validation(*faces, fraction)
+        return faces, Faces(*dataset.select_with_votes("val", emotions))
+    is_val = _validation_mask(faces.labels, fraction)
+    return faces[~is_val], faces[is_val]
+
+
+def training_and_validation(dataset: Dataset, emotions: tuple[str, ...], fraction: float = TrainConfig.validation_fraction):
+    """`split_faces` as two (images, labels) pairs."""
+    training, validation = split_faces(dataset, emotions, fraction)
+    return (training.images, training.labels), (validation.images, validation.labels)
 
 
 @keras.saving.register_keras_serializable(package="emovoice")
@@ -233,14 +266,37 @@ class _Batches(keras.utils.PyDataset):
         self.order = self.rng.permutation(len(self.faces))
 
 
-def _arrays(images: np.ndarray, labels: np.ndarray, num_classes: int, devices: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """Faces as float32 (N, 48, 48, 1) and one-hot labels (label smoothing needs them).
+def _arrays(images: np.ndarray, targets: np.ndarray, devices: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Faces as float32 (N, 48, 48, 1) and their target distributions (N, classes).
 
     Over several devices every batch, the last one too, is split evenly between them, so N is cut
     to a multiple of their number (at most devices - 1 faces left out).
     """
-    keep = len(labels) - len(labels) % devices
-    return images[:keep].astype(np.float32)[..., None], np.eye(num_classes, dtype=np.float32)[labels[:keep]]
+    keep = len(targets) - len(targets) % devices
+    return images[:keep].astype(np.float32)[..., None], targets[:keep].astype(np.float32)
+
+
+def training_targets(faces: Faces, emotions: tuple[str, ...], label_share: float) -> tuple[Faces, np.ndarray]:
+    """The faces to train on and their targets: FER+ vote distributions where a face has votes (with
+    `label_share` of its own label mixed in), one-hot labels where it has none. Faces the taggers called
+    unknown or not a face are left out."""
+    from core.votes import targets, trainable
+
+    voted = faces.votes.sum(axis=1) > 0
+    keep = ~voted | trainable(faces.votes, emotions)
+    faces = faces[keep]
+    return faces, targets(faces.votes, faces.labels, emotions, label_share)
+
+
+def validation_targets(faces: Faces, emotions: tuple[str, ...]) -> tuple[Faces, np.ndarray]:
+    """Validation faces and one-hot targets: the taggers' majority when the faces have votes (ties and
+    unknown, not-a-face or contempt majorities left out, FER+'s protocol), else the dataset's labels."""
+    from core.votes import majority
+
+    if faces.has_votes:
+        agreed = majority(faces.votes, emotions)
+        faces = Faces(faces.images[agreed >= 0], agreed[agreed >= 0], faces.votes[agreed >= 0])
+    return faces, np.eye(len(emotions), dtype=np.float32)[faces.labels]
 
 
 def _spread_over_devices() -> int:
@@ -384,14 +440,18 @@ def train(
     devices = _spread_over_devices()
     if config.batch_size % devices:
         raise ValueError(f"a batch of {config.batch_size} does not split evenly over {devices} devices")
-    (train_images, train_labels), (val_images, val_labels) = training_and_validation(
-        dataset, emotions, config.validation_fraction)
-    if len(train_images) < len(emotions) or len(val_images) == 0:
-        raise ValueError(f"too few training images for {len(emotions)} emotions ({len(train_images)} found)")
+    training, validation = split_faces(dataset, emotions, config.validation_fraction)
+    training, train_targets = training_targets(training, emotions, config.label_share)
+    validation, val_targets = validation_targets(validation, emotions)
+    if len(training) < len(emotions) or len(validation) == 0:
+        raise ValueError(f"too few training images for {len(emotions)} emotions ({len(training)} found)")
+    train_images, train_labels = training.images, train_targets.argmax(axis=1)
     if photos is not None:
         photo_faces, photo_labels = photos.select(None, emotions)
+        photo_targets = np.eye(len(emotions), dtype=np.float32)[photo_labels]
         train_images = np.concatenate([train_images] + [photo_faces] * config.photo_repeat)
         train_labels = np.concatenate([train_labels] + [photo_labels] * config.photo_repeat)
+        train_targets = np.concatenate([train_targets] + [photo_targets] * config.photo_repeat)
 
     history: list[dict] = []
     start_epoch = 0
@@ -420,11 +480,11 @@ def train(
             lineage = _totals(read_metadata(init_model))
         trainer = _compiled(model, _optimizer(config), config)
 
-    train_x, train_y = _arrays(train_images, train_labels, len(emotions), devices)
+    train_x, train_y = _arrays(train_images, train_targets, devices)
     weights = class_weights(train_labels, len(emotions), config.class_balance)[train_labels[: len(train_y)]]
     batches = _Batches(train_x, train_y, weights,
                        config.batch_size, augmenter(config.seed) if config.augment else None, config.seed + start_epoch)
-    val_x, val_y = _arrays(val_images, val_labels, len(emotions), devices)
+    val_x, val_y = _arrays(validation.images, val_targets, devices)
     steps = len(batches)
     metadata = {
         "name": run_dir.name,
@@ -434,7 +494,8 @@ def train(
         "tta": config.tta,
         "recipe": asdict(config),
         "dataset": {"source": dataset.source, "fingerprint": dataset.fingerprint,
-                    "train_images": int(len(train_images)), "validation_images": int(len(val_images))},
+                    "train_images": int(len(training)), "validation_images": int(len(validation)),
+                    "votes": dataset.votes_source if training.has_votes else None},
         "initialised_from": earlier.get("initialised_from") or (str(init_model) if init_model else None),
         "photos": {"source": photos.source, "fingerprint": photos.fingerprint, "faces": int(len(photo_faces)),
                    "repeat": config.photo_repeat} if photos is not None else None,
@@ -469,7 +530,7 @@ def train(
             _average_with_start(run_dir, Path(metadata["initialised_from"]), config.keep_start)
         metadata["start_kept"] = {"share": config.keep_start, "epoch": best_epoch}
         write_json(run_dir / METADATA_FILE, metadata)
-    metadata["metrics"], metadata["calibration"] = _final_metrics(run_dir, metadata, dataset, emotions, val_images, val_labels)
+    metadata["metrics"], metadata["calibration"] = _final_metrics(run_dir, metadata, dataset, emotions, validation)
     metadata["temperature"] = metadata["calibration"]["temperature"]
     write_json(run_dir / METADATA_FILE, metadata)
     return metadata
@@ -507,8 +568,8 @@ def save_ensemble(model_dirs: list[Path], dataset: Dataset, out: Path) -> dict:
         "total_epochs": sum(total["epochs"] for total in totals),
         "total_cpu_hours": round(sum(total["cpu_hours"] for total in totals), 4),
     }
-    _, (val_images, val_labels) = training_and_validation(dataset, emotions)
-    metadata["metrics"], metadata["calibration"] = _final_metrics(out, metadata, dataset, emotions, val_images, val_labels)
+    validation, _ = validation_targets(split_faces(dataset, emotions)[1], emotions)
+    metadata["metrics"], metadata["calibration"] = _final_metrics(out, metadata, dataset, emotions, validation)
     metadata["temperature"] = metadata["calibration"]["temperature"]
     write_json(out / METADATA_FILE, metadata)
     return metadata
@@ -530,9 +591,10 @@ def _totals(metadata: dict) -> dict:
     return {"epochs": int(epochs), "cpu_hours": float(metadata.get("total_cpu_hours", 0.0))}
 
 
-def _final_metrics(run_dir, metadata, dataset, emotions, val_images, val_labels) -> tuple[dict, dict]:
-    """Scores of the best epoch, with the run's test-time augmentation, on validation and test, and
-    the temperature that calibrates its probabilities on the validation faces.
+def _final_metrics(run_dir, metadata, dataset, emotions, validation: Faces) -> tuple[dict, dict]:
+    """Scores of the best epoch, with the run's test-time augmentation, on validation and test (against
+    the dataset's labels, and against the FER+ majority where the faces have votes), and the temperature
+    that calibrates its probabilities on the validation faces (their majority, when voted).
 
     Keras on the training backend rather than the product's TensorFlow Lite path, so that a
     machine without TensorFlow can finish a run; a test checks that the two agree.
@@ -540,6 +602,7 @@ def _final_metrics(run_dir, metadata, dataset, emotions, val_images, val_labels)
     from core.calibration import calibration_report, fit_temperature
     from core.evaluation import summary
     from core.tta import inference_model
+    from core.votes import majority
 
     best = keras.saving.load_model(run_dir / MODEL_FILE, compile=False, safe_mode=True)
     save_model(best, run_dir / MODEL_FILE)  # without the optimizer's state: half the size, all the model
@@ -548,12 +611,16 @@ def _final_metrics(run_dir, metadata, dataset, emotions, val_images, val_labels)
     def probabilities(images):
         return answer.predict(images.astype(np.float32)[..., None], batch_size=256, verbose=0)
 
-    val_probabilities = probabilities(val_images)
-    metrics = {"validation": _brief(summary(val_probabilities, val_labels, emotions))}
+    val_probabilities = probabilities(validation.images)
+    metrics = {"validation": _brief(summary(val_probabilities, validation.labels, emotions))}
     if dataset.evaluation_split() == "test" and "train" in dataset.images:  # only a held-out test/ counts
-        test_images, test_labels = dataset.select("test", emotions)
-        metrics["test"] = _brief(summary(probabilities(test_images), test_labels, emotions))
-    calibration = calibration_report(val_probabilities, val_labels, fit_temperature(val_probabilities, val_labels))
+        test = Faces(*dataset.select_with_votes("test", emotions))
+        test_probabilities = probabilities(test.images)
+        metrics["test"] = _brief(summary(test_probabilities, test.labels, emotions))
+        if test.has_votes:
+            agreed = majority(test.votes, emotions)
+            metrics["test_ferplus"] = _brief(summary(test_probabilities[agreed >= 0], agreed[agreed >= 0], emotions))
+    calibration = calibration_report(val_probabilities, validation.labels, fit_temperature(val_probabilities, validation.labels))
     return metrics, calibration
 
 

@@ -20,12 +20,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core.data import DatasetError, load_dataset  # noqa: E402
 from core.models import ARCHITECTURES  # noqa: E402
 from core.runs import new_run_dir, set_active  # noqa: E402
+from core.votes import VotesError, read_votes, votes_beside  # noqa: E402
 from core.training import STATE_FILE, Progress, TrainConfig, recipe, train  # noqa: E402
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", help="FER2013-style folder or .zip, or fer2013.csv")
+    parser.add_argument("--votes", metavar="CSV", help="FER+ votes (fer2013new.csv or ferplus.csv) to train on as "
+                        "soft targets; found beside --data when not given (--no-votes: FER2013's labels)")
+    parser.add_argument("--no-votes", action="store_true", help="train on the dataset's labels even when votes are found")
+    parser.add_argument("--label-share", type=float, metavar="SHARE",
+                        help="with votes: mix this share of the dataset's own label into each vote distribution (default 0)")
     parser.add_argument("--arch", choices=sorted(ARCHITECTURES), default="vgg", help="architecture (default: vgg)")
     parser.add_argument("--emotions", help="'all' (7), 'seed' (5) or a comma-separated list")
     parser.add_argument("--epochs", type=int)
@@ -56,10 +62,13 @@ def main() -> int:
         run_dir = args.resume
         earlier = json.loads((run_dir / "metadata.json").read_text())
         data = args.data or earlier["dataset"]["source"]
+        args.votes = args.votes or earlier["dataset"].get("votes")
+        args.no_votes = args.no_votes or not args.votes
         args.photos = args.photos or (earlier.get("photos") or {}).get("source")
     elif args.data:
         overrides = {k: getattr(args, k) for k in ("emotions", "epochs", "batch_size", "learning_rate",
-                                                   "optimizer", "schedule", "augment", "class_balance", "photo_repeat", "keep_start", "seed")}
+                                                   "optimizer", "schedule", "augment", "class_balance", "photo_repeat", "keep_start",
+                                                   "label_share", "seed")}
         config = recipe(args.arch, **overrides)
         run_dir, data = None, args.data
     else:
@@ -69,10 +78,14 @@ def main() -> int:
     if not 0 <= config.keep_start < 1:
         parser.error(f"--keep-start must be at least 0 and below 1, not {config.keep_start}")
 
+    votes = None if args.no_votes else (args.votes or votes_beside(data))
     try:
         dataset = load_dataset(data, progress=None if args.quiet else _print_build_progress)
+        if votes:
+            matched = dataset.attach_votes(read_votes(votes))
+            print(f"votes: {matched} faces voted ({votes})", file=sys.stderr)
         photos = load_dataset(args.photos, progress=None if args.quiet else _print_build_progress) if args.photos else None
-    except DatasetError as error:
+    except (DatasetError, VotesError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     for warning in dataset.report.warnings() + (photos.report.warnings() if photos else []):
