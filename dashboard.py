@@ -7,6 +7,11 @@ turns every .py file in pages/ into a page.)
 
 from __future__ import annotations
 
+# Before anything loads TensorFlow: WebRTC's pylibsrtp segfaults when first imported into a process that holds
+# TensorFlow (see streamlit_app.py). Every page imports this module, so a page opened directly (a deep link to
+# a fresh server, before any session ran the navigation) is covered too.
+import streamlit_webrtc  # noqa: F401, I001
+
 import gc
 import os
 import threading
@@ -15,43 +20,23 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
-from streamlit.errors import StreamlitPageNotFoundError
 
 from core.data import Dataset, load_dataset
 from core.evaluation import Evaluation, evaluate
 from core.explain import heatmaps
 from core.paths import SAMPLES_DIR, SEED_MODEL_DIR, SHIPPED_MODEL_DIR, VOICES_DIR
 from core.recognise import Classifier, Recognition, load_classifier, recognise
-from core.runs import METADATA_FILE, MODEL_FILE, active_model_dir, list_runs, read_metadata
+from core.records import RunMetadata
+from core.runs import METADATA_FILE, MODEL_FILE, active_model_dir, list_runs, read_run
 from core.voices import VoiceBank, load_voice_bank
 
-SAMPLE_ZIP = SAMPLES_DIR / "fer2013-sample.zip"
-PAGES = (  # (file, label, icon): the sidebar's navigation, in reading order
-    ("streamlit_app.py", "Home", ":material/home:"),
-    ("pages/1_Train.py", "Train", ":material/model_training:"),
-    ("pages/2_Evaluate.py", "Evaluate", ":material/analytics:"),
-    ("pages/3_Try_It.py", "Try it", ":material/photo_camera:"),
-    ("pages/4_Label.py", "Label", ":material/label:"),
-    ("pages/5_Live.py", "Live", ":material/videocam:"),
-)
+SAMPLE_ZIP = SAMPLES_DIR / "fer2013-sample.zip"  # what Evaluate scores: 20 FER2013 test/ faces per emotion, votes beside
+TRAIN_SAMPLE_ZIP = SAMPLES_DIR / "fer2013-train-sample.zip"  # what Train trains on: 30 train/ faces per emotion, none of those
 # Material icons ship with Streamlit, so they look the same in every browser (emoji need a colour
 # emoji font, which many Linux machines lack). Use them in Markdown text: f"{ICON['sad']} sad".
 ICON = {emotion: f":material/{name}:" for emotion, name in {
     "angry": "sentiment_frustrated", "disgust": "sick", "fear": "sentiment_worried", "happy": "sentiment_very_satisfied",
     "sad": "sentiment_sad", "surprise": "sentiment_excited", "neutral": "sentiment_neutral"}.items()}
-
-
-def page_setup(title: str, icon: str) -> None:
-    """Page config plus the sidebar's navigation (named "Home", not after the file)."""
-    st.set_page_config(page_title=f"{title} · emovoice", page_icon=icon, layout="wide")
-    with st.sidebar:
-        for page, label, page_icon in PAGES:
-            try:
-                st.page_link(page, label=label, icon=page_icon)
-            except StreamlitPageNotFoundError:
-                # This page is running as its own entrypoint (`streamlit run pages/3_Try_It.py`,
-                # AppTest.from_file on a page): the other pages are not registered, so no navigation.
-                return
 
 
 # -- cached loaders ------------------------------------------------------------------------------
@@ -171,38 +156,34 @@ def model_choices() -> dict[str, Path]:
     if (SEED_MODEL_DIR / MODEL_FILE).is_file():
         choices["Seed model (models/seed)"] = SEED_MODEL_DIR
     for run in list_runs():
-        choices[f"Run {run['name']} ({run['architecture']}, {len(run['classes'])} emotions)"] = Path(run["path"])
+        choices[f"Run {run.name} ({run.architecture}, {len(run.classes)} emotions)"] = Path(run.path)
     return {(f"{label} · active" if path.resolve() == active else label): path for label, path in choices.items()}
 
 
-def test_metrics(metadata: dict) -> dict:
-    """A model's scores on its dataset's test split ({} when it had none)."""
-    return (metadata.get("metrics") or {}).get("test") or {}
-
-
-def model_facts(metadata: dict) -> dict[str, str]:
+def model_facts(metadata: RunMetadata) -> dict[str, str]:
     """What a person wants to know about a model, as short display strings."""
-    test = test_metrics(metadata)
+    test = metadata.metrics.get("test") or {}
     return {
-        "Architecture": metadata.get("architecture", "?"),
-        "Emotions": ", ".join(metadata.get("classes", [])),
+        "Architecture": metadata.architecture,
+        "Emotions": ", ".join(metadata.classes),
+        "Agrees with people": percent(metadata.accuracy("test_ferplus")),
         "Test accuracy": percent(test.get("accuracy")) + (f" on {test['n']} faces" if test.get("n") else ""),
         "5-emotion accuracy": percent(test.get("accuracy_5class")),
-        "Trained": metadata.get("created", "?").replace("T", " ")[:16],
-        "Training data": Path(str((metadata.get("dataset") or {}).get("source", "?"))).name + photos_taught(metadata),
+        "Trained": (metadata.created or "?").replace("T", " ")[:16],
+        "Training data": (Path(metadata.dataset.source).name or "?") + photos_taught(metadata),
     }
 
 
-def photos_taught(metadata: dict) -> str:
+def photos_taught(metadata: RunMetadata) -> str:
     """" and N labelled photos (NAME)" for a model that learned real photos beside its dataset, else ""."""
-    photos = metadata.get("photos") or {}
-    return f" and {photos['faces']:,} labelled photos ({Path(photos['source']).name})" if photos.get("faces") else ""
+    photos = metadata.photos
+    return f" and {photos.faces:,} labelled photos ({Path(photos.source).name})" if photos and photos.faces else ""
 
 
-def active_metadata() -> tuple[Path, dict | None]:
+def active_metadata() -> tuple[Path, RunMetadata | None]:
     folder = active_model_dir()
     try:
-        return folder, read_metadata(folder)
+        return folder, read_run(folder)
     except Exception:  # ModelError: a missing or damaged model is reported by the caller
         return folder, None
 
@@ -229,3 +210,25 @@ def duration(seconds: float | None) -> str:
         return "–"
     seconds = int(seconds)
     return time.strftime("%H:%M:%S" if seconds >= 3600 else "%M:%S", time.gmtime(seconds))
+
+
+# -- appended by the lead: datasets with their FER+ votes ---------------------------------------------
+
+
+@st.cache_resource(max_entries=2, show_spinner="Reading the dataset and its votes (the first time takes a while "
+                                                "for a full FER2013)…")
+def _voted_dataset(path: str, votes: str | None, stamps: tuple) -> Dataset:
+    from core.votes import attach_found_votes
+
+    dataset = load_dataset(path)
+    attach_found_votes(dataset, votes)
+    return dataset
+
+
+def voted_dataset_at(path: Path) -> Dataset:
+    """A dataset with the FER+ votes found beside it (core.votes.votes_beside), cached until either file changes."""
+    from core.votes import votes_beside
+
+    votes = votes_beside(path)
+    return _voted_dataset(str(path), str(votes) if votes else None,
+                          (file_stamp(Path(path)), file_stamp(votes) if votes else None))

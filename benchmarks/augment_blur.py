@@ -17,18 +17,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import cv2
 import keras
 import numpy as np
 
 from core.data import load_dataset
 from core.emotions import INPUT_SIZE
 from core.runs import load_model
-from core.training import RandomWarp, training_and_validation
-
-
-def sharpness(faces: np.ndarray) -> float:
-    return float(np.mean([np.abs(cv2.Laplacian(face[..., 0], cv2.CV_32F)).mean() for face in faces]))
+from core.training import RandomWarp, sharpness, training_and_validation
 
 
 def main() -> int:

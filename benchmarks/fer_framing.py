@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from core.faces import locate_faces  # noqa: E402
+from core.faces import detected_faces  # noqa: E402
 
 ENLARGE = 4
 MARGIN = 64  # pixels of replicated border around the enlarged face: room for the detector's box
@@ -40,7 +40,7 @@ def main() -> int:
             face = cv2.imdecode(np.frombuffer(archive.read(name), np.uint8), cv2.IMREAD_GRAYSCALE)
             big = cv2.resize(face, None, fx=ENLARGE, fy=ENLARGE, interpolation=cv2.INTER_CUBIC)
             photo = cv2.copyMakeBorder(big, MARGIN, MARGIN, MARGIN, MARGIN, cv2.BORDER_REPLICATE)
-            faces = locate_faces(photo, side=photo.shape[0])  # at its own size: no resampling
+            faces = detected_faces(photo, side=photo.shape[0])  # at its own size: no resampling
             if not faces:
                 continue
             found += 1

@@ -18,6 +18,16 @@ their own machine, so it is left out; driving 20 Chromiums on the server's own t
 cores would measure the browsers instead (tests/app/test_browser.py covers a real
 browser). Memory is the server process's resident size, sampled every second, and
 its peak.
+
+Why Streamlit's private protocol: no supported client can do this. AppTest runs a page's
+script in the test's own process, without the server, its sessions, its threads or its
+HTTP uploads, so it cannot measure a server under load. The agent API (experimental in
+Streamlit 1.67, /_stcore/agent/interact) drives a running server without a browser, but
+refuses uploads ("takes input JSON cannot express"), and an upload is what Try-It answers.
+Playwright drives real browsers, the supported way, and tests/app/test_browser.py uses it for
+one visitor; for 20 it measures the browsers. So the visitors here speak the protocol, and
+tests/app/test_load.py runs this benchmark briefly, so that a Streamlit upgrade that changes
+the protocol fails a test instead of leaving a benchmark that quietly measures nothing.
 """
 
 from __future__ import annotations
@@ -32,7 +42,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -56,12 +65,12 @@ def photos(count: int) -> list[bytes]:
     """`count` distinct 640x480 JPEG photos, each with one FER2013 face that the detector finds."""
     import cv2
 
-    from core.faces import detect_faces
-    from core.images import decode_image, to_gray
+    from core.faces import face_boxes
+    from core.images import decode_image
 
     with zipfile.ZipFile(SAMPLE) as archive:
         faces = [cv2.imdecode(np.frombuffer(archive.read(n), np.uint8), cv2.IMREAD_GRAYSCALE)
-                 for n in sorted(archive.namelist()) if n.endswith(".jpg")]
+                 for n in sorted(archive.namelist()) if n.endswith((".jpg", ".png"))]
     rng = np.random.default_rng(0)
     encoded = []
     for index in range(10 * count):
@@ -69,49 +78,34 @@ def photos(count: int) -> list[bytes]:
         canvas[120:360, 200:440] = cv2.resize(faces[index % len(faces)], (240, 240), interpolation=cv2.INTER_CUBIC)
         canvas = np.clip(canvas + rng.normal(0, 2, canvas.shape), 0, 255).astype(np.uint8)
         jpeg = cv2.imencode(".jpg", canvas)[1].tobytes()
-        if detect_faces(to_gray(decode_image(jpeg))):  # every upload takes the whole path, as the page reads it
+        if face_boxes(decode_image(jpeg, gray=True)):  # every upload takes the whole path, as the page reads it
             encoded.append(jpeg)
         if len(encoded) == count:
             return encoded
     raise RuntimeError(f"only {len(encoded)} of the sample's faces are found by the detector")
 
 
-def start_streamlit(log_path: Path, **env: str) -> tuple[subprocess.Popen, str]:
-    """`streamlit run streamlit_app.py` on a free local port, once it answers its health check.
-
-    It gets a process group of its own, as a server started from a terminal has. Raises
-    RuntimeError, with the end of its log, if it has not started within a minute.
-    """
+def serve(folder: Path) -> tuple[subprocess.Popen, str]:
+    """The dashboard on a free local port, its runs and log in `folder`: (process, url), once it answers."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
-            cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1"],
+        cwd=ROOT, env={**os.environ, "EMOVOICE_RUNS": str(folder / "runs")},
+        stdout=(folder / "server.log").open("wb"), stderr=subprocess.STDOUT)
+    for _ in range(120):  # a minute
+        if server.poll() is not None:
+            break
         try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                if answer.read() == b"ok":
-                    return server, url
-        except OSError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            raise RuntimeError(f"streamlit did not start:\n{log_path.read_text()[-3000:]}")
-        time.sleep(0.5)
-
-
-def stop_streamlit(server: subprocess.Popen) -> None:
-    server.terminate()
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.kill()
+            requests.get(f"{url}/_stcore/health", timeout=2).raise_for_status()
+            return server, url
+        except requests.RequestException:
+            time.sleep(0.5)
+    server.kill()
+    raise RuntimeError(f"streamlit did not start; see {folder / 'server.log'}")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -282,8 +276,7 @@ def main() -> int:
                         help="mean seconds each visitor waits between uploads (0: the next photo at once)")
     args = parser.parse_args()
 
-    scratch = Path(tempfile.mkdtemp(prefix="emovoice-load-"))
-    server, url = start_streamlit(scratch / "server.log", EMOVOICE_RUNS=str(scratch / "runs"))
+    server, url = serve(Path(tempfile.mkdtemp(prefix="emovoice-load-")))
     try:
         # One warm-up upload loads TensorFlow and the model, as the first visitor of the day would.
         asyncio.run(load(url, 1, 1, 0, photos(1), server.pid))
@@ -294,7 +287,8 @@ def main() -> int:
         server_cpu, own_cpu = cpu_seconds(server.pid) - server_cpu, time.process_time() - own_cpu
         peak = memory_mb(server.pid, "VmHWM")
     finally:
-        stop_streamlit(server)
+        server.terminate()
+        server.wait(timeout=30)
 
     quantiles = statistics.quantiles(latencies, n=20) if len(latencies) >= 2 else [float("nan")] * 19
     median = statistics.median(latencies) if latencies else float("nan")

@@ -1,7 +1,10 @@
 """Real photos taught to the model, scored on people it never saw: the photos split in two by person.
 
     python benchmarks/photo_folds.py --data ../shared/data/fer2013/fer2013.zip --photos ../shared/data/wild/wild-dev.zip \
-        --model stage-2    # a model never taught these photos: README, "Teaching it real photos"
+        --model runs/BASE    # a model never taught these photos (docs/photos.md)
+
+The runs follow recipes/fine_tune.toml unless told otherwise, and train FER2013's faces on their FER+ votes
+when votes are given (--votes) or found beside --data, as scripts/train.py does.
 
 The photos (class folders, as benchmarks/wild.py reads them) are split by person, the file name without
 its trailing number (LFW's Tony_Blair_0102.jpg is Tony_Blair), into two halves of about equal size. For
@@ -27,8 +30,9 @@ import numpy as np  # noqa: E402
 from core.data import load_dataset, source_fingerprint  # noqa: E402
 from core.emotions import SEED_EMOTIONS  # noqa: E402
 from core.recognise import load_classifier, recognise  # noqa: E402
-from core.runs import read_metadata  # noqa: E402
-from core.training import recipe, train  # noqa: E402
+from core.runs import read_run  # noqa: E402
+from core.training import FINE_TUNE, recipe, train  # noqa: E402
+from core.votes import attach_found_votes  # noqa: E402
 from wild import labelled_photos  # noqa: E402
 
 
@@ -57,24 +61,28 @@ def likeliest(probabilities: dict[str, float] | None, emotions) -> str | None:
     return None if probabilities is None else max(emotions, key=lambda e: probabilities.get(e, -1.0))
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="FER2013 zip or folder")
+    parser.add_argument("--votes", help="FER+ votes for --data (found beside it when not given)")
+    parser.add_argument("--no-votes", action="store_true", help="train FER2013's faces on their own labels")
     parser.add_argument("--photos", type=Path, required=True, help="a folder or zip of class folders of photos")
     parser.add_argument("--model", type=Path, required=True, help="the model to start from, never taught --photos")
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--lr", type=float, default=0.002)
-    parser.add_argument("--photo-repeat", type=int, default=4)
-    parser.add_argument("--keep-start", type=float, default=0.0, help="the --model's share kept in each run (train.py --keep-start)")
+    parser.add_argument("--epochs", type=int, default=FINE_TUNE["epochs"])
+    parser.add_argument("--lr", type=float, default=FINE_TUNE["learning_rate"])
+    parser.add_argument("--photo-repeat", type=int, default=FINE_TUNE["photo_repeat"])
+    parser.add_argument("--keep-start", type=float, default=FINE_TUNE["keep_start"],
+                        help="the --model's share kept in each run (train.py --keep-start)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--runs-dir", type=Path, help="keep the two runs here (default: thrown away)")
-    args = parser.parse_args()
-    start = read_metadata(args.model)
-    if (start.get("photos") or {}).get("fingerprint") == source_fingerprint(args.photos):
+    args = parser.parse_args(argv)
+    start = read_run(args.model)
+    if start.photos and start.photos.fingerprint == source_fingerprint(args.photos):
         parser.error(f"{args.model} was taught these photos, so it cannot be scored on them: start from a model "
-                     "that was not (the shipped model's stage 2, see README, Teaching it real photos)")
+                     "that was not (the shipped model's stage 2, see docs/photos.md, Teaching it real photos)")
 
     fer = load_dataset(args.data)
+    votes = None if args.no_votes else attach_found_votes(fer, args.votes)
     photos = list(labelled_photos(args.photos))
     people = [person(name) for name, _, _ in photos]
     half = halves(people)
@@ -95,7 +103,7 @@ def main() -> int:
             run_dir.mkdir(parents=True, exist_ok=True)
             metadata = train(config, fer, run_dir, init_model=args.model,
                              photos=load_dataset(taught, cache_dir=Path(scratch) / "cache"))
-            runs.append(metadata["metrics"])
+            runs.append(metadata)
             held_index = np.flatnonzero(half == held)
             held_photos = [photos[i] for i in held_index]
             for index, answer in zip(held_index, answers(run_dir, held_photos)):
@@ -106,7 +114,8 @@ def main() -> int:
                   f"people; taught {int((half != held).sum())}", file=sys.stderr, flush=True)
 
     emotions = sorted(set(truth), key=truth.index)
-    print(f"{len(photos)} photos, {len(set(people))} people; runs: --epochs {args.epochs} "
+    print(f"{len(photos)} photos, {len(set(people))} people; FER2013 on {'votes ' + str(votes) if votes else 'its labels'}; "
+          f"runs: --epochs {args.epochs} "
           f"--lr {args.lr} --photo-repeat {args.photo_repeat} --keep-start {args.keep_start} --seed {args.seed}, "
           f"from {args.model}\n")
     print("| model | accuracy (7) | accuracy (seed's 5) | " + " | ".join(emotions) + " |")
@@ -117,10 +126,11 @@ def main() -> int:
         five = [likeliest(s, SEED_EMOTIONS) == t for s, t in zip(said, truth) if t in SEED_EMOTIONS]
         recall = [np.mean([r for r, t in zip(right, truth) if t == e]) for e in emotions]
         print(f"| {label} | {np.mean(right):.1%} | {np.mean(five):.1%} | " + " | ".join(f"{r:.0%}" for r in recall) + " |")
-    print("\nFER2013 (validation / test/, with the model's test-time augmentation):")
-    for label, metrics in [(args.model.name, start.get("metrics", {}))] + [(f"run holding half {held} out", m) for held, m in enumerate(runs)]:
-        scores = [metrics.get(split, {}).get("accuracy", float("nan")) for split in ("validation", "test")]
-        print(f"  {label}: {scores[0]:.1%} / {scores[1]:.1%}")
+    print("\nFER2013 (validation / test/ / test/ against the FER+ majority, with the model's test-time augmentation;"
+          " validation is against the majority when the faces have votes):")
+    for label, run in [(args.model.name, start)] + [(f"run holding half {held} out", run) for held, run in enumerate(runs)]:
+        scores = [run.accuracy(split) for split in ("validation", "test", "test_ferplus")]
+        print(f"  {label}: " + " / ".join("–" if score is None else f"{score:.1%}" for score in scores))
     return 0
 
 

@@ -2,6 +2,11 @@
 
     python benchmarks/training_curve.py                              # the table and the figure
     python benchmarks/training_curve.py --append RUN_DIR --stage 4   # log a finished run
+    python benchmarks/training_curve.py --log benchmarks/training_log_ferplus.csv --per-epoch   # FER+ votes, original pixels
+
+benchmarks/training_log.csv is the equalised FER2013 copy used until 2026-12-06, validated on FER2013's labels;
+benchmarks/training_log_ferplus.csv is FER2013's original pixels trained on FER+ votes, validated against the
+taggers' majority. Each log draws its own figure (docs/figures/training_curve[_ferplus].png).
 
 benchmarks/training_log.csv holds one row per epoch: the stage (one run, warm-started from an
 earlier stage's best epoch), the epoch within it and in all (counted on from the model it started
@@ -12,36 +17,38 @@ validation, without test-time augmentation). --append adds a run's history.csv.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from core.runs import read_run  # noqa: E402
 LOG = ROOT / "benchmarks" / "training_log.csv"
 FIGURE = ROOT / "docs" / "figures" / "training_curve.png"
 COLUMNS = ["stage", "epoch", "total_epoch", "lr", "accuracy", "val_accuracy", "stage_cpu_hours"]
 
 
-def append(run_dir: Path, stage: str, cpu_hours: float | None) -> None:
+def append(run_dir: Path, stage: str, cpu_hours: float | None, log_file: Path = LOG) -> None:
     history = pd.read_csv(run_dir / "history.csv")
-    metadata = json.loads((run_dir / "metadata.json").read_text())
-    log = pd.read_csv(LOG) if LOG.exists() else pd.DataFrame(columns=COLUMNS)
+    metadata = read_run(run_dir)
+    log = pd.read_csv(log_file) if log_file.exists() else pd.DataFrame(columns=COLUMNS)
     if stage in set(log["stage"].astype(str)):
-        raise SystemExit(f"error: stage {stage} is already in {LOG}")
+        raise SystemExit(f"error: stage {stage} is already in {log_file}")
     # A run starts where the model it was warm-started from stopped: two runs from the same model branch there.
-    start = metadata["lineage"]["epochs"] if "lineage" in metadata else int(log["total_epoch"].max()) if len(log) else 0
+    start = metadata.lineage.epochs if metadata.lineage else int(log["total_epoch"].max()) if len(log) else 0
     if cpu_hours is None:
-        cpu_hours = round(metadata["training_cpu_seconds"] / 3600, 2)  # the training process's own CPU time
+        cpu_hours = round(metadata.training_cpu_seconds / 3600, 2)  # the training process's own CPU time
     rows = history.assign(stage=stage, total_epoch=history["epoch"] + start, stage_cpu_hours=cpu_hours)[COLUMNS]
-    partial = LOG.with_suffix(".partial")
+    partial = log_file.with_suffix(".partial")
     pd.concat([log, rows]).to_csv(partial, index=False)
-    partial.replace(LOG)
+    partial.replace(log_file)
 
 
-def report() -> None:
-    log = pd.read_csv(LOG, dtype={"stage": str})
+def report(log_file: Path = LOG, per_epoch: bool = False) -> None:
+    log = pd.read_csv(log_file, dtype={"stage": str})
     stages = log.groupby("stage", sort=False).agg(
         epochs=("epoch", "max"), total_epochs=("total_epoch", "max"), peak_lr=("lr", "max"),
         best_val=("val_accuracy", "max"), last_val=("val_accuracy", "last"), cpu_hours=("stage_cpu_hours", "first"))
@@ -51,6 +58,14 @@ def report() -> None:
     for stage, row in stages.iterrows():
         print(f"| {stage} | {int(row.epochs)} | {int(row.total_epochs)} | {row.peak_lr:.3g} | {row.last_val:.1%} | {row.best_val:.1%} "
               f"| {row.cpu_hours:.1f} | {row.total_cpu_hours:.1f} |")
+    if per_epoch:  # accuracy against budget: CPU-hours spread evenly over each stage's epochs
+        print("\n| total epochs | CPU-hours so far | validation |\n|---|---|---|")
+        spent = 0.0
+        for stage, rows in log.groupby("stage", sort=False):
+            for _, row in rows.iterrows():
+                hours = spent + row.stage_cpu_hours * row.epoch / rows["epoch"].max()
+                print(f"| {int(row.total_epoch)} | {hours:.2f} | {row.val_accuracy:.1%} |")
+            spent += rows["stage_cpu_hours"].iloc[0]
 
     import matplotlib
 
@@ -65,8 +80,9 @@ def report() -> None:
     axis.grid(alpha=0.3)
     axis.legend()
     figure.tight_layout()
-    figure.savefig(FIGURE)
-    print(f"\nfigure: {FIGURE.relative_to(ROOT)}")
+    figure_file = FIGURE if log_file == LOG else FIGURE.with_name(f"training_curve_{log_file.stem.removeprefix('training_log_')}.png")
+    figure.savefig(figure_file)
+    print(f"\nfigure: {figure_file.relative_to(ROOT)}")
 
 
 def main() -> int:
@@ -74,12 +90,14 @@ def main() -> int:
     parser.add_argument("--append", type=Path, metavar="RUN_DIR", help="add this run's history.csv as a new stage")
     parser.add_argument("--stage", help="the new stage's name (with --append)")
     parser.add_argument("--cpu-hours", type=float, help="CPU-hours the run took (default: from its metadata.json)")
+    parser.add_argument("--log", type=Path, default=LOG, help=f"the log to read and append to (default: {LOG.relative_to(ROOT)})")
+    parser.add_argument("--per-epoch", action="store_true", help="also print validation against CPU-hours, epoch by epoch")
     args = parser.parse_args()
     if args.append:
         if args.stage is None:
             parser.error("--append needs --stage")
-        append(args.append, args.stage, args.cpu_hours)
-    report()
+        append(args.append, args.stage, args.cpu_hours, args.log)
+    report(args.log, args.per_epoch)
     return 0
 
 

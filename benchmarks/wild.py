@@ -7,7 +7,7 @@ does: its most prominent (largest) face; a photo with no face found counts as wr
 
   haar        the path before issue #11: OpenCV's Haar cascade, its box widened 3%, one crop
   detector    CenterFace (core.faces), its box framed as FER2013 frames faces (benchmarks/fer_framing.py), upright
-  + align     ...turned upright by the eyes and framed by them (core.faces.find_faces)
+  + align     ...turned upright by the eyes and framed by them (core.faces.cropped_faces)
   + jitter    ...the model averaged over jittered views of each face: the product (core.recognise.recognise)
 
 For each: accuracy on 7 emotions, on the seed's 5 (photos of those five, the likeliest of the five), the share of
@@ -21,7 +21,6 @@ import argparse
 import statistics
 import sys
 import time
-import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 
@@ -30,30 +29,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from core.archives import Archive  # noqa: E402
+from core.data import IMAGE_EXTENSIONS  # noqa: E402
 from core.emotions import SEED_EMOTIONS, canonical_emotion  # noqa: E402
-from core.faces import (FER_BOX_CENTRE, FER_BOX_SIDE, INPUT_SIZE, SMALL_IMAGE_SIDE, find_faces,  # noqa: E402
-                        locate_faces, resize_face, whole_image_face)
+from core.faces import (FER_BOX_CENTRE, FER_BOX_SIDE, INPUT_SIZE, JITTER, SMALL_IMAGE_SIDE,  # noqa: E402
+                        cropped_faces, detected_faces, resize_face, whole_image_face)
 from core.images import decode_image, to_gray  # noqa: E402
 from core.recognise import Classifier, load_classifier, recognise  # noqa: E402
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif")
 Answer = Callable[[bytes], "np.ndarray | None"]  # photo -> probabilities of its main face, or None: no face
 
 
 def labelled_photos(source: Path) -> Iterator[tuple[str, str, bytes]]:
-    """(file name, emotion, encoded photo) for each image under a class folder of a zip or folder."""
+    """(file name, emotion, encoded photo) for each image under a class folder of a zip or folder, by path."""
     def emotion_of(parts: tuple[str, ...]) -> str | None:
         return next((e for e in map(canonical_emotion, reversed(parts[:-1])) if e), None)
 
-    if source.suffix == ".zip":
-        with zipfile.ZipFile(source) as archive:
-            for name in sorted(archive.namelist()):
-                if name.lower().endswith(IMAGE_SUFFIXES) and (emotion := emotion_of(PurePosixPath(name).parts)):
-                    yield PurePosixPath(name).name, emotion, archive.read(name)
-    else:
-        for path in sorted(source.rglob("*")):
-            if path.suffix.lower() in IMAGE_SUFFIXES and (emotion := emotion_of(path.relative_to(source).parts)):
-                yield path.name, emotion, path.read_bytes()
+    with Archive(source) as archive:
+        for member in sorted(archive.members, key=lambda member: PurePosixPath(member.name).parts):
+            parts = PurePosixPath(member.name).parts
+            if member.suffix in IMAGE_EXTENSIONS and (emotion := emotion_of(parts)):
+                yield parts[-1], emotion, archive.read(member.name)
 
 
 # -- the stages before the product's own path -------------------------------------------------------------
@@ -79,7 +75,7 @@ def detector_face(gray: np.ndarray) -> np.ndarray | None:
     """The main face by CenterFace's box alone: no turning, the box placed where FER2013 has it."""
     if max(gray.shape) <= SMALL_IMAGE_SIDE:
         return whole_image_face(gray)
-    faces = locate_faces(gray)
+    faces = detected_faces(gray)
     if not faces:
         return None
     box = faces[0].box
@@ -107,8 +103,8 @@ def stages(classifier: Classifier) -> dict[str, Answer]:
         return answer
 
     def aligned(gray: np.ndarray) -> np.ndarray | None:
-        found = find_faces(gray)
-        return found[0][1] if found else None
+        found = cropped_faces(gray, jitter=JITTER[:1], limit=1).faces
+        return found[0].face if found else None
 
     def product(photo: bytes) -> np.ndarray | None:
         main = recognise(classifier, photo).main_face

@@ -4,18 +4,16 @@ Networks trained on FER2013 come out over- or under-confident. Temperature scali
 2017) divides the logits by one number T fitted on validation faces (minimum negative
 log-likelihood); it changes no prediction, only how sure each one claims to be. Our models
 output softmax probabilities, so T is applied as softmax(log(p) / T), which equals
-softmax(logits / T). The fitted T lives in the model's metadata.json and the one inference
-path (core.recognise.Classifier) applies it.
+softmax(logits / T). The fitted T lives in the model's metadata.json: training fits it when a run
+finishes (core.training.finalize), the one inference path (core.recognise.Classifier) applies it,
+and `Classifier.raw_probabilities` gives what comes before it. Plain numpy: nothing here loads a model.
 """
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
-
-from core.runs import METADATA_FILE, read_metadata, write_json
 
 BINS = 15  # the usual number of confidence bins for the expected calibration error
 TEMPERATURE_RANGE = (0.05, 20.0)  # wide enough for any trained model; the fit is bounded to it
@@ -31,6 +29,12 @@ def apply_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarr
     scaled -= scaled.max(axis=1, keepdims=True)
     exp = np.exp(scaled)
     return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def undo_temperature(calibrated: np.ndarray, temperature: float) -> np.ndarray:
+    """The probabilities before `temperature` was applied: the inverse of `apply_temperature`, for
+    probabilities kept only in their calibrated form (a "before" figure)."""
+    return apply_temperature(calibrated, 1 / temperature)
 
 
 def negative_log_likelihood(probabilities: np.ndarray, labels: np.ndarray) -> float:
@@ -99,26 +103,6 @@ def calibration_report(raw: np.ndarray, labels: np.ndarray, temperature: float) 
             "ece_after": round(expected_calibration_error(calibrated, labels), 4),
             "nll_before": round(negative_log_likelihood(raw, labels), 4),
             "nll_after": round(negative_log_likelihood(calibrated, labels), 4)}
-
-
-def calibrate(model_dir: str | Path, images: np.ndarray, labels: np.ndarray) -> dict:
-    """Fit the model's temperature on validation faces and store it in its metadata.json.
-
-    `images`: (N, 48, 48) uint8 faces; `labels`: (N,) indexes of the model's classes. The
-    probabilities come from the product's inference path (TensorFlow Lite, test-time
-    augmentation included), so T calibrates exactly what users see. Returns the report
-    that is written under metadata["calibration"] (temperature, ECE and NLL before/after).
-    """
-    from core.recognise import load_classifier
-
-    classifier = load_classifier(Path(model_dir))
-    classifier.temperature = 1.0  # fit on the raw probabilities, whatever an earlier fit stored
-    raw = classifier.probabilities(images)
-    report = calibration_report(raw, labels, fit_temperature(raw, labels))
-    metadata = read_metadata(classifier.loaded.path)
-    metadata.update(temperature=report["temperature"], calibration=report)
-    write_json(classifier.loaded.path / METADATA_FILE, metadata)
-    return report
 
 
 # -- figure -------------------------------------------------------------------------------------

@@ -9,21 +9,24 @@ are cached as .npz (no pickle), keyed by a fingerprint of the source.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
 import os
 import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from core.archives import Archive, ArchiveError
 from core.emotions import EMOTIONS, INPUT_SIZE, canonical_emotion
+from core.fer_csv import read_fer_csv
 from core.paths import CACHE_DIR, data_roots
-from core.votes import fer_name
+from core.progress import ProgressCallback
 
 BUILDER_VERSION = 3  # 3: each face keeps its path in the source (votes join on it); 2: faces found by CenterFace and aligned by the eyes. Bump when the way images become arrays changes: old caches are then rebuilt
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".pgm", ".ppm"}
@@ -33,11 +36,8 @@ SPLIT_ALIASES = {
     "val": "val", "valid": "val", "validation": "val",
     "privatetest": "private",
 }
-CSV_USAGE = {"Training": "train", "PublicTest": "test", "PrivateTest": "private"}
-MAX_MEMBER_BYTES = 20 * 1024 * 1024
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024  # a dataset zip uploaded in the browser (FER2013's is 62 MB)
-
-Progress = Callable[[int, int], None]  # (files done, files in all)
+MAX_PATH_CHARS = 1024  # a dataset path typed on a page: longer is no path on any disk
 
 
 class DatasetError(ValueError):
@@ -124,10 +124,15 @@ class Dataset:
         return int(sum((counts.sum(axis=1) > 0).sum() for counts in self.votes.values()))
 
 
-def load_dataset(source: str | os.PathLike, cache_dir: Path | None = None, progress: Progress | None = None) -> Dataset:
+def load_dataset(source: str | os.PathLike, cache_dir: Path | None = None,
+                 progress: ProgressCallback | None = None) -> Dataset:
     """Read a dataset (folder, .zip or fer2013.csv), from the cache when the source is unchanged."""
-    path = Path(source).expanduser()
-    if not path.exists():
+    path = _checked_path(str(source))
+    try:
+        exists = path.exists()
+    except OSError as error:  # a name too long for the file system, a loop of links
+        raise DatasetError(f"that path cannot be read ({error.strerror})") from None
+    if not exists:
         raise DatasetError(f"{path} does not exist: give a FER2013 folder, a .zip of one, or fer2013.csv")
     if not os.access(path, os.R_OK):
         raise DatasetError(f"{path} is not readable (permission denied)")
@@ -135,15 +140,18 @@ def load_dataset(source: str | os.PathLike, cache_dir: Path | None = None, progr
     if path.suffix == ".npz":  # a dataset emovoice already built (a cache file, or packed for a GPU machine)
         try:
             return _read_cache(path, str(path), fingerprint)
-        except (OSError, ValueError, KeyError) as error:
+        except _DAMAGED_CACHE as error:
             raise DatasetError(f"{path} is not a dataset written by emovoice ({error})") from None
     cache_file = (cache_dir or CACHE_DIR / "datasets") / f"{fingerprint}.npz"
     if cache_file.exists():
         try:
             return _read_cache(cache_file, str(path), fingerprint)
-        except (OSError, ValueError, KeyError):
+        except _DAMAGED_CACHE:
             cache_file.unlink(missing_ok=True)  # a damaged cache is rebuilt, never trusted
-    dataset = _build(path, fingerprint, progress)
+    try:
+        dataset = _build(path, fingerprint, progress)
+    except ArchiveError as error:
+        raise DatasetError(str(error)) from None
     _write_cache(cache_file, dataset)
     return dataset
 
@@ -155,18 +163,34 @@ def resolve_data_path(text: str, roots: list[Path] | None = None) -> Path:
     EMOVOICE_DATA_ROOTS; a visitor cannot reach /etc or ~/.ssh by typing them.
     """
     roots = roots if roots is not None else data_roots()
-    candidate = Path(text.strip()).expanduser()
+    candidate = _checked_path(text.strip())
     if not candidate.is_absolute():
         candidate = roots[0] / candidate
-    resolved = candidate.resolve()
+    try:
+        resolved = candidate.resolve()
+        exists = resolved.exists()
+    except OSError as error:  # a name too long for the file system, a loop of links
+        raise DatasetError(f"that path cannot be read ({error.strerror})") from None
     if not any(resolved == root or root in resolved.parents for root in roots):
         allowed = ", ".join(str(root) for root in roots)
         raise DatasetError(f"{text!r} is outside the dataset folders this dashboard may read ({allowed}); "
                            "put the data there, upload a zip, or ask the server's owner to add a folder "
                            "to EMOVOICE_DATA_ROOTS")
-    if not resolved.exists():
+    if not exists:
         raise DatasetError(f"{resolved} does not exist: give a FER2013 folder, a .zip of one, or fer2013.csv")
     return resolved
+
+
+def _checked_path(text: str) -> Path:
+    """A path as typed, refused in one line where no file system could hold it (a NUL, thousands of characters)."""
+    if "\0" in text:
+        raise DatasetError("a path cannot contain a NUL character")
+    if len(text) > MAX_PATH_CHARS:
+        raise DatasetError(f"that path is {len(text):,} characters long; a path has at most {MAX_PATH_CHARS:,}")
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:  # ~user of a user that does not exist
+        return Path(text)
 
 
 def save_upload(name: str, data: bytes, cache_dir: Path | None = None) -> Path:
@@ -194,7 +218,7 @@ def source_fingerprint(path: Path) -> str:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     else:
-        for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        for file in sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink()):
             stat = file.stat()
             digest.update(f"{file.relative_to(path)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:20]
@@ -203,7 +227,7 @@ def source_fingerprint(path: Path) -> str:
 # -- reading the source -------------------------------------------------------------------------
 
 
-def _build(path: Path, fingerprint: str, progress: Progress | None) -> Dataset:
+def _build(path: Path, fingerprint: str, progress: ProgressCallback | None) -> Dataset:
     report = BuildReport()
     collected: dict[str, tuple[list[np.ndarray], list[int], list[str]]] = {}
 
@@ -216,16 +240,19 @@ def _build(path: Path, fingerprint: str, progress: Progress | None) -> Dataset:
         split_counts[emotion] = split_counts.get(emotion, 0) + 1
 
     if path.is_file() and path.suffix.lower() == ".csv":
-        _read_csv(path.read_bytes(), add, report)
+        with path.open("rb") as handle:  # streamed: fer2013.csv is 300 MB
+            read_fer_csv(handle, add, report.skipped)
     else:
-        members = list(_zip_members(path, report) if path.is_file() else _folder_members(path, report))
-        for done, (name, read) in enumerate(members, 1):
-            if PurePosixPath(name).name.lower().endswith(".csv"):
-                _read_csv(read(), add, report)
-            else:
-                _read_image_member(name, read, add, report)
-            if progress and (done % 500 == 0 or done == len(members)):
-                progress(done, len(members))
+        with Archive(path) as archive:
+            report.skipped.update(archive.skipped)
+            for done, member in enumerate(archive.members, 1):
+                read = functools.partial(archive.read, member.name)  # read only if it is used
+                if member.suffix == ".csv":
+                    _read_csv_member(read, add, report)
+                else:
+                    _read_image_member(member.name, read, add, report)
+                if progress and (done % 500 == 0 or done == len(archive.members)):
+                    progress(done, len(archive.members))
     if not collected:
         details = "; ".join(report.warnings()) or "it holds no files"
         raise DatasetError(
@@ -238,60 +265,8 @@ def _build(path: Path, fingerprint: str, progress: Progress | None) -> Dataset:
     return Dataset(str(path), fingerprint, images, labels, report, names)
 
 
-Member = tuple[str, Callable[[], bytes]]  # (path inside the source, how to read its bytes)
-
-
-def _zip_members(path: Path, report: BuildReport) -> Iterator[Member]:
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as error:
-        raise DatasetError(f"{path.name} is not a readable zip file ({error})") from None
-    for info in archive.infolist():
-        if info.is_dir() or _is_hidden(info.filename):
-            continue
-        if info.filename.startswith("/") or ".." in PurePosixPath(info.filename).parts:
-            report.skipped["unsafe path in the zip (absolute or ../)"] += 1
-        elif info.filename.lower().endswith(".zip"):
-            report.skipped["nested zip (unzip it and point at the folder)"] += 1
-        elif info.file_size > MAX_MEMBER_BYTES:
-            report.skipped[f"file over {MAX_MEMBER_BYTES // 2**20} MB"] += 1
-        else:
-            # Members are read into memory, never extracted: a "../" name cannot write anywhere.
-            yield info.filename, (lambda info=info: read_member(archive, info))
-
-
-def read_member(archive: zipfile.ZipFile, member: str | zipfile.ZipInfo, limit: int = MAX_MEMBER_BYTES) -> bytes:
-    """A zip member's bytes, never inflating more than it declares, nor more than `limit`.
-
-    ZipFile.read() inflates a whole compressed chunk before cutting it to the declared size, so a member that
-    lies about its size (a zip bomb: 200 KB that inflate to 200 MB while claiming 1 KB) would fill memory
-    first. Asking for exactly the declared size bounds every step by it, and zipfile checks the CRC there,
-    so the liar is refused after the bytes it declared. Raises zipfile.BadZipFile for a damaged or lying
-    member, or one that declares more than `limit`; RuntimeError for an encrypted one.
-    """
-    info = member if isinstance(member, zipfile.ZipInfo) else archive.getinfo(member)
-    if info.file_size > limit:
-        raise zipfile.BadZipFile(f"{info.filename} inflates to {info.file_size / 2**20:.0f} MB, "
-                                 f"over the {limit // 2**20} MB a file may have")
-    with archive.open(info) as handle:
-        return handle.read(info.file_size)
-
-
-def _folder_members(path: Path, report: BuildReport) -> Iterator[Member]:
-    for file in sorted(path.rglob("*")):
-        relative = file.relative_to(path).as_posix()
-        if _is_hidden(relative) or not file.is_file():
-            continue
-        if file.suffix.lower() == ".zip":
-            report.skipped["nested zip (unzip it and point at the folder)"] += 1
-        elif file.stat().st_size > MAX_MEMBER_BYTES:
-            report.skipped[f"file over {MAX_MEMBER_BYTES // 2**20} MB"] += 1
-        else:
-            yield relative, file.read_bytes
-
-
-def _is_hidden(name: str) -> bool:
-    return any((part.startswith(".") and part != "..") or part == "__MACOSX" for part in PurePosixPath(name).parts)
+_UNREADABLE_MEMBER = (zipfile.BadZipFile, RuntimeError, OSError, KeyError)  # RuntimeError: an encrypted member
+_DAMAGED_MEMBER = "damaged zip member (its size or checksum is wrong, or it is encrypted)"
 
 
 def _read_image_member(name: str, read: Callable[[], bytes], add, report: BuildReport) -> None:
@@ -314,8 +289,8 @@ def _read_image_member(name: str, read: Callable[[], bytes], add, report: BuildR
 
     try:
         data = read()
-    except (zipfile.BadZipFile, RuntimeError, OSError):  # RuntimeError: an encrypted member
-        report.skipped["damaged zip member (its size or checksum is wrong, or it is encrypted)"] += 1
+    except _UNREADABLE_MEMBER:
+        report.skipped[_DAMAGED_MEMBER] += 1
         return
     try:
         gray = to_gray(decode_image(data))
@@ -330,41 +305,22 @@ def _read_image_member(name: str, read: Callable[[], bytes], add, report: BuildR
 
 def _face_of(gray: np.ndarray, report: BuildReport) -> np.ndarray:
     """The largest face (portraits), the image itself (crops), or the whole image when no face is found."""
-    from core.faces import find_faces, whole_image_face
+    from core.faces import JITTER, cropped_faces, whole_image_face
 
-    faces = find_faces(gray)
-    if not faces:
+    found = cropped_faces(gray, jitter=JITTER[:1], limit=1).faces  # the unmoved view alone: the face as framed
+    if not found:
         report.whole_image_fallbacks += 1
         return whole_image_face(gray)
-    return faces[0][1]
+    return found[0].face
 
 
-def _read_csv(data: bytes, add, report: BuildReport) -> None:
-    import pandas as pd
-
+def _read_csv_member(read: Callable[[], bytes], add, report: BuildReport) -> None:
     try:
-        table = pd.read_csv(io.BytesIO(data), dtype=str, on_bad_lines="skip")
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as error:
-        report.skipped[f"unreadable CSV ({error})"] += 1
+        data = read()
+    except _UNREADABLE_MEMBER:
+        report.skipped[_DAMAGED_MEMBER] += 1
         return
-    table.columns = [str(c).strip().lower() for c in table.columns]
-    if not {"emotion", "pixels"} <= set(table.columns):
-        report.skipped["CSV without 'emotion' and 'pixels' columns"] += 1
-        return
-    usage = table["usage"] if "usage" in table.columns else pd.Series(["Training"] * len(table))
-    pixel_count = INPUT_SIZE * INPUT_SIZE
-    for row, (label, pixels, use) in enumerate(zip(table["emotion"], table["pixels"], usage)):
-        try:
-            index = int(str(label).strip())
-            values = np.array(str(pixels).split(), dtype=np.float64)
-            if not 0 <= index < len(EMOTIONS) or values.size != pixel_count or not np.all((values >= 0) & (values <= 255)):
-                raise ValueError
-        except ValueError:
-            report.skipped["malformed CSV row"] += 1
-            continue
-        split = CSV_USAGE.get(str(use).strip(), "all")
-        # Named as FER+ names fer2013.csv's rows, so that fer2013new.csv's votes join row for row.
-        add(split, EMOTIONS[index], values.reshape(INPUT_SIZE, INPUT_SIZE).astype(np.uint8), fer_name(row))
+    read_fer_csv(io.BytesIO(data), add, report.skipped)
 
 
 # -- the cache ----------------------------------------------------------------------------------
@@ -387,10 +343,25 @@ def _write_cache(cache_file: Path, dataset: Dataset) -> None:
         partial.unlink(missing_ok=True)  # a full disk costs the cache, not the dataset
 
 
+# What a damaged or foreign .npz raises on the way in: a cut file is a BadZipFile or EOFError, a garbled one
+# a ValueError or OSError, a missing array a KeyError, a wrong report a JSON or type error.
+_DAMAGED_CACHE = (OSError, ValueError, KeyError, EOFError, TypeError, zipfile.BadZipFile)
+
+
 def _read_cache(cache_file: Path, source: str, fingerprint: str) -> Dataset:
+    """A dataset written by _write_cache; raises one of _DAMAGED_CACHE where the file is not whole and right."""
     with np.load(cache_file, allow_pickle=False) as archive:
         images = {k.split("__", 1)[1]: archive[k] for k in archive.files if k.startswith("images__")}
         labels = {k.split("__", 1)[1]: archive[k] for k in archive.files if k.startswith("labels__")}
         names = {k.split("__", 1)[1]: archive[k] for k in archive.files if k.startswith("names__")}
         report = BuildReport.from_json(str(archive["report"]))
+    if not images:
+        raise ValueError("it holds no faces")
+    for split, faces in images.items():
+        if faces.dtype != np.uint8 or faces.shape[1:] != (INPUT_SIZE, INPUT_SIZE):
+            raise ValueError(f"its {split} faces are {faces.dtype} {faces.shape}, not {INPUT_SIZE}x{INPUT_SIZE} uint8")
+        if len(labels[split]) != len(faces) or (split in names and len(names[split]) != len(faces)):
+            raise ValueError(f"its {split} faces, labels and names differ in number")
+        if len(faces) and not 0 <= int(labels[split].min()) <= int(labels[split].max()) < len(EMOTIONS):
+            raise ValueError(f"its {split} labels are not emotions")
     return Dataset(source, fingerprint, images, labels, report, names)

@@ -1,8 +1,10 @@
 """How good a model is: accuracy, per-class precision/recall/F1, confusion matrices, figures.
 
 Scores are reported for the model's own classes and for the seed project's five
-(the true label is one of the five; the prediction is the argmax over those five).
-Two models are compared the same way, on the emotions both know.
+(the true label is one of the five; the prediction is the argmax over those five), and, where the
+faces carry FER+ votes, against the taggers' majority (core.votes.majority: ties and unknown,
+not-a-face or contempt majorities left out). Two models are compared the same way, on the
+emotions both know.
 """
 
 from __future__ import annotations
@@ -101,11 +103,12 @@ def describe_inference(options: dict) -> str:
     return f"{views}, {models}, temperature {options['temperature']:g}, {options['runtime']}"
 
 
-def summary(probabilities: np.ndarray, labels: np.ndarray, classes: tuple[str, ...]) -> dict:
-    """The JSON-ready report that scripts/evaluate.py prints and run metadata stores."""
+def summary(probabilities: np.ndarray, labels: np.ndarray, classes: tuple[str, ...], votes: np.ndarray | None = None) -> dict:
+    """The JSON-ready report that scripts/evaluate.py prints and run metadata stores; with `votes` (N, 10),
+    also the agreement with the FER+ majority (accuracy_ferplus, n_ferplus, per_class_ferplus)."""
     scores = score(probabilities, labels, classes)
     five = seed_subset_scores(probabilities, labels, classes)
-    return {
+    report = {
         "n": scores.n,
         "accuracy": round(scores.accuracy, 4),
         "per_class": {c: round(float(r), 4) for c, r in zip(classes, scores.recall)},
@@ -114,6 +117,28 @@ def summary(probabilities: np.ndarray, labels: np.ndarray, classes: tuple[str, .
         "accuracy_5class": None if five is None else round(five.accuracy, 4),
         "n_5class": None if five is None else five.n,
     }
+    ferplus = majority_scores(probabilities, votes, classes)
+    if ferplus is not None:
+        report.update({
+            "accuracy_ferplus": round(ferplus.accuracy, 4),
+            "n_ferplus": ferplus.n,
+            "per_class_ferplus": {c: {"recall": round(float(r), 4), "precision": round(float(p), 4),
+                                      "support": int(n)}
+                                  for c, r, p, n in zip(classes, ferplus.recall, ferplus.precision,
+                                                        ferplus.confusion.sum(axis=1))},
+            "confusion_matrix_ferplus": ferplus.confusion.tolist(),
+        })
+    return report
+
+
+def majority_scores(probabilities: np.ndarray, votes: np.ndarray | None, classes: tuple[str, ...]) -> Scores | None:
+    """Scores against the FER+ taggers' majority on the faces that have one, or None without votes."""
+    from core.votes import majority
+
+    if votes is None or not (votes.sum(axis=1) > 0).any():
+        return None
+    agreed = majority(votes, classes)
+    return score(probabilities[agreed >= 0], agreed[agreed >= 0], classes)
 
 
 @dataclass
@@ -124,17 +149,23 @@ class Evaluation:
     images: np.ndarray  # (N, 48, 48) uint8
     labels: np.ndarray  # (N,) indexes classes
     probabilities: np.ndarray  # (N, C)
+    votes: np.ndarray | None = None  # (N, 10) FER+ vote counts, when the faces have them
 
     @property
     def scores(self) -> Scores:
         return score(self.probabilities, self.labels, self.classes)
 
     @property
+    def ferplus_scores(self) -> Scores | None:
+        """Against the FER+ majority, or None when the faces have no votes."""
+        return majority_scores(self.probabilities, self.votes, self.classes)
+
+    @property
     def seed_scores(self) -> Scores | None:
         return seed_subset_scores(self.probabilities, self.labels, self.classes)
 
     def summary(self) -> dict:
-        return summary(self.probabilities, self.labels, self.classes)
+        return summary(self.probabilities, self.labels, self.classes, self.votes)
 
     def misclassified(self, limit: int = 24, seed: int = 0) -> list[tuple[np.ndarray, str, str, float]]:
         """Up to `limit` wrong answers (face, true, predicted, confidence), a random sample."""
@@ -149,10 +180,11 @@ def evaluate(classifier, dataset, split: str | None = "auto") -> Evaluation:
     """Classify a dataset split (default: test/ when there is one, else every image)."""
     if split == "auto":
         split = dataset.evaluation_split()
-    images, labels = dataset.select(split, classifier.classes)
+    images, labels, votes = dataset.select_with_votes(split, classifier.classes)
     if len(images) == 0:
         raise ValueError(f"the data holds no images of the model's emotions ({', '.join(classifier.classes)})")
-    return Evaluation(classifier.classes, images, labels, classifier.probabilities(images))
+    voted = votes if (votes.sum(axis=1) > 0).any() else None
+    return Evaluation(classifier.classes, images, labels, classifier.probabilities(images), voted)
 
 
 # -- two models on the same faces ---------------------------------------------------------------

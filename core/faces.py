@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from dataclasses import dataclass
 
-import cv2
-import numpy as np
-import onnxruntime as ort
+# ONNX Runtime 1.30 starts a telemetry client on import that leaves an empty /tmp/mat-debug-PID.log behind in
+# every process; this turns it off (before the import: it reads the variable then).
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
-from core.emotions import INPUT_SIZE
-from core.paths import FACE_DETECTOR
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import onnxruntime as ort  # noqa: E402
+
+from core.emotions import INPUT_SIZE  # noqa: E402
+from core.paths import FACE_DETECTOR  # noqa: E402
 
 MIN_FACE_SIDE = 16  # below this there is no face to read
 SMALL_IMAGE_SIDE = 64  # an image this small (longest side, pixels) is already a face crop, as in FER2013
@@ -60,6 +65,16 @@ class Box:
     def as_list(self) -> list[int]:
         return [self.x, self.y, self.width, self.height]
 
+    def scaled(self, scale_x: float, scale_y: float, width: int, height: int) -> Box:
+        """This box in pixels `scale_x` x `scale_y` times larger (a shrunk photo's box in the photo's own
+        pixels), kept within `width` x `height`."""
+        if scale_x == scale_y == 1:
+            return self
+        x0, y0 = min(width, round(self.x * scale_x)), min(height, round(self.y * scale_y))
+        x1 = min(width, round((self.x + self.width) * scale_x))
+        y1 = min(height, round((self.y + self.height) * scale_y))
+        return Box(x0, y0, x1 - x0, y1 - y0)
+
 
 @dataclass(frozen=True)
 class Face:
@@ -81,35 +96,46 @@ def _detector() -> ort.InferenceSession:
     return ort.InferenceSession(str(FACE_DETECTOR), options, providers=["CPUExecutionProvider"])
 
 
-def find_faces(gray: np.ndarray, whole_image: bool = False) -> list[tuple[Box, np.ndarray]]:
-    """(box, 48x48 face) for each face, largest first. Small images and `whole_image` are one face."""
-    faces, _ = find_face_views(gray, whole_image, JITTER[:1])
-    return [(box, views[0]) for box, views in faces]
+@dataclass(frozen=True)
+class FaceCrop:
+    """A face cut out of a photo for the model: its box and its jittered 48x48 views."""
+
+    box: Box  # in the pixels of the image it was cut from
+    views: np.ndarray  # (len(jitter), 48, 48) uint8, each framed with one (shift x, shift y, zoom); the first unmoved
+
+    @property
+    def face(self) -> np.ndarray:
+        """The 48x48 face as framed (the unmoved view)."""
+        return self.views[0]
 
 
-def find_face_views(gray: np.ndarray, whole_image: bool = False,
-                    jitter: tuple[tuple[float, float, float], ...] = JITTER,
-                    limit: int | None = None) -> tuple[list[tuple[Box, np.ndarray]], int]:
-    """(box, views) for the `limit` largest faces (all when None), largest first, and how many faces were found.
+@dataclass(frozen=True)
+class CroppedFaces:
+    faces: list[FaceCrop]  # the largest faces, largest first
+    found: int  # how many faces the photo holds (more than `faces` when a limit left some out)
 
-    Views are (len(jitter), 48, 48) crops of the face, each framed with one (shift x, shift y, zoom) of `jitter`,
-    the first unmoved; only the faces kept are cropped, so a crowd costs one detection. Small images and
-    `whole_image` are one face, taken whole (one view: a crop made by hand needs no jitter)."""
+
+def cropped_faces(gray: np.ndarray, whole_image: bool = False,
+                  jitter: tuple[tuple[float, float, float], ...] = JITTER, limit: int | None = None) -> CroppedFaces:
+    """The `limit` largest faces (all when None) cut out for the model, and how many faces were found.
+
+    Each face's views are framed with one (shift x, shift y, zoom) of `jitter`, the first unmoved; only the
+    faces kept are cropped, so a crowd costs one detection. Small images and `whole_image` are one face,
+    taken whole (one view: a crop made by hand needs no jitter)."""
     height, width = gray.shape[:2]
     if whole_image or max(height, width) <= SMALL_IMAGE_SIDE:
-        return [(Box(0, 0, width, height), whole_image_face(gray)[None])], 1
-    located = locate_faces(gray)
-    views = [(face.box, face_views(gray, face, jitter)) for face in located[:limit]]
-    return views, len(located)
+        return CroppedFaces([FaceCrop(Box(0, 0, width, height), whole_image_face(gray)[None])], 1)
+    found = detected_faces(gray)
+    return CroppedFaces([FaceCrop(face.box, face_views(gray, face, jitter)) for face in found[:limit]], len(found))
 
 
-def detect_faces(gray: np.ndarray) -> list[Box]:
+def face_boxes(gray: np.ndarray) -> list[Box]:
     """Boxes of the faces in a gray image, largest first, in the image's own pixel coordinates."""
-    return [face.box for face in locate_faces(gray)]
+    return [face.box for face in detected_faces(gray)]
 
 
-def locate_faces(gray: np.ndarray, side: int = DETECTION_SIDE, threshold: float = DETECTION_THRESHOLD) -> list[Face]:
-    """Every face in a gray image with its landmarks, largest first."""
+def detected_faces(gray: np.ndarray, side: int = DETECTION_SIDE, threshold: float = DETECTION_THRESHOLD) -> list[Face]:
+    """Every face in a gray image with its box, landmarks and score, largest first."""
     height, width = gray.shape[:2]
     found = [_scaled(face, scale, 0, width, height) for face, scale in _search(gray, side, threshold)]
     if not found:  # a close-up? The detector wants to see a face's outline: give it a frame around the photo
@@ -118,6 +144,19 @@ def locate_faces(gray: np.ndarray, side: int = DETECTION_SIDE, threshold: float 
         found = [_scaled(face, scale, margin, width, height)
                  for face, scale in _search(framed, CLOSE_UP_SIDE, threshold * CLOSE_UP_THRESHOLD)]
     return sorted(found, key=lambda f: f.box.area, reverse=True)
+
+
+# -- old names, kept while other owners' files still call them: find_faces (tests/test_training.py,
+# benchmarks/peers.py) and detect_faces (benchmarks/load_tryit.py). New code calls the names above; delete
+# these once those callers have moved.
+
+
+def find_faces(gray: np.ndarray, whole_image: bool = False) -> list[tuple[Box, np.ndarray]]:
+    """Alias: (box, 48x48 face) per face, largest first; `cropped_faces` with the unmoved view only."""
+    return [(crop.box, crop.face) for crop in cropped_faces(gray, whole_image, JITTER[:1]).faces]
+
+
+detect_faces = face_boxes  # alias
 
 
 def _search(gray: np.ndarray, side: int, threshold: float) -> list[tuple[tuple[np.ndarray, np.ndarray, float], float]]:

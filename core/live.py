@@ -14,7 +14,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -112,7 +111,6 @@ class LiveSession:
         self._frames: deque[float] = deque()
         self._readings: deque[float] = deque()
         self._voice: Voice | None = None
-        self._durations: dict[Path, float] = {}
         self._lock = threading.Lock()
 
     def process(self, frame: np.ndarray, now: float | None = None) -> np.ndarray:
@@ -160,9 +158,7 @@ class LiveSession:
             self._voice = Voice(number, emotion, None, now, 0.0, str(error))
             self.rule.started(emotion, now, 0.0)
             return
-        if clip.path not in self._durations:
-            self._durations[clip.path] = clip_seconds(clip.path)
-        self._voice = Voice(number, emotion, clip, now, self._durations[clip.path])
+        self._voice = Voice(number, emotion, clip, now, clip.duration_s or UNKNOWN_CLIP_S)
         self.rule.started(emotion, now, self._voice.duration_s)
 
     def state(self) -> LiveState:
@@ -184,17 +180,3 @@ def _rate(times: deque[float]) -> float:
     if len(times) < 2 or times[-1] <= times[0]:
         return 0.0
     return (len(times) - 1) / (times[-1] - times[0])
-
-
-def clip_seconds(path: Path) -> float:
-    """How long an audio clip plays, read from its container (any format FFmpeg reads)."""
-    import av  # PyAV: FFmpeg's demuxers, which the Live page's WebRTC stack brings along
-
-    try:
-        with av.open(str(path)) as container:
-            if container.duration:
-                return container.duration / av.time_base
-            stream = container.streams.audio[0]
-            return float(stream.duration * stream.time_base)
-    except (av.FFmpegError, IndexError, TypeError, OSError):
-        return UNKNOWN_CLIP_S

@@ -1,8 +1,8 @@
 """Run folders: atomic saves, metadata, the active model, and loading a model (the one place).
 
-A run folder holds `model.keras` (the best epoch), `metadata.json` (classes in output
-order, input size, architecture, recipe, dataset fingerprint, metrics) and
-`history.csv`. Every file is written to a temporary name beside it and moved into
+A run folder holds `model.keras` (the best epoch), `metadata.json` (core.records.RunMetadata:
+classes in output order, input size, architecture, recipe, dataset fingerprint, metrics),
+`history.csv`, and for --resume `checkpoint.keras` and `state.json`. Every file is written to a temporary name beside it and moved into
 place, so a crash or a kill never leaves a half-written model where one is loaded.
 """
 
@@ -16,12 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.emotions import EMOTIONS
-from core.paths import RUNS_DIR, SHIPPED_MODEL_DIR
+from core.paths import PROJECT_ROOT, RUNS_DIR, SHIPPED_MODEL_DIR
+from core.records import INTERRUPTED, RunMetadata
 
 MODEL_FILE = "model.keras"
 METADATA_FILE = "metadata.json"
 HISTORY_FILE = "history.csv"
 ACTIVE_FILE = "active.json"
+CHECKPOINT_FILE = "checkpoint.keras"  # the last epoch with the optimizer's state, for --resume
+STATE_FILE = "state.json"  # where the checkpoint stands (core.records.ResumeState)
 
 
 class ModelError(ValueError):
@@ -36,9 +39,34 @@ def _partial_path(path: Path) -> Path:
     return path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` still runs (a zombie child counts as gone)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a finished child that nobody waited for is a zombie: dead for our purposes
+        return os.waitpid(pid, os.WNOHANG) == (0, 0)
+    except ChildProcessError:
+        return True
+
+
+def remove_orphaned_partials(path: Path) -> None:
+    """Delete the temporary files that killed writers of `path` left beside it (their pid is gone)."""
+    for partial in path.parent.glob(f".{path.stem}.*.partial{path.suffix}"):
+        pid = partial.name[len(path.stem) + 2 :].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
+            partial.unlink(missing_ok=True)
+
+
 def write_atomic(path: Path, write) -> None:
     """Call `write(temporary_path)`, then move the result onto `path` in one step."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_orphaned_partials(path)
     partial = _partial_path(path)
     try:
         write(partial)
@@ -104,16 +132,52 @@ def read_metadata(model_dir: Path) -> dict:
     return metadata
 
 
-def list_runs(runs_dir: Path | None = None) -> list[dict]:
-    """Metadata of every finished run (newest first), each with its folder under the key 'path'."""
+def read_run(model_dir: Path) -> RunMetadata:
+    """A model folder's metadata as a record (old folders' too); ModelError when it is missing or damaged.
+
+    A run whose metadata says "training" while the process that trained it is gone reads "interrupted".
+    """
+    metadata = RunMetadata.from_json(read_metadata(model_dir), path=Path(model_dir))
+    if metadata.status == "training" and not _still_training(metadata):
+        metadata.status = INTERRUPTED
+    return metadata
+
+
+def start_model_path(initialised_from: str) -> Path:
+    """The model a run started from. Runs record it absolute; older ones as typed, relative to where
+    train.py ran (the project folder, as the README runs it)."""
+    path = Path(initialised_from)
+    return path if path.is_absolute() or path.exists() else PROJECT_ROOT / path
+
+
+def write_run(metadata: RunMetadata, model_dir: Path | None = None) -> None:
+    write_json(Path(model_dir or metadata.path) / METADATA_FILE, metadata.to_json())
+
+
+# A run written before runs recorded their worker's pid is taken for alive while its files keep changing.
+_QUIET_SECONDS_OF_A_DEAD_RUN = 2 * 3600
+
+
+def _still_training(metadata: RunMetadata) -> bool:
+    if metadata.worker_pid is not None:
+        return pid_alive(metadata.worker_pid)
+    folder = Path(metadata.path)
+    stamps = [p.stat().st_mtime for p in folder.iterdir() if p.is_file()] if folder.is_dir() else []
+    return bool(stamps) and time.time() - max(stamps) < _QUIET_SECONDS_OF_A_DEAD_RUN
+
+
+def list_runs(runs_dir: Path | None = None) -> list[RunMetadata]:
+    """Metadata of every run with a saved model (newest first), named by its folder."""
     runs_dir = runs_dir or RUNS_DIR
     runs = []
     for folder in sorted(runs_dir.glob("*"), reverse=True) if runs_dir.is_dir() else []:
         if (folder / MODEL_FILE).is_file():
             try:
-                runs.append({**read_metadata(folder), "name": folder.name, "path": str(folder)})
-            except ModelError:
+                run = read_run(folder)
+            except (ModelError, TypeError, ValueError):
                 continue  # a damaged run is left out of the list, not fatal
+            run.name = folder.name
+            runs.append(run)
     return runs
 
 

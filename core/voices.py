@@ -9,6 +9,7 @@ how sure the model is of the face, and the voice the user prefers.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from core.emotions import EMOTIONS, canonical_emotion
 MIME_TYPES = {".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".opus": "audio/ogg", ".wav": "audio/wav",
               ".m4a": "audio/mp4", ".aac": "audio/aac", ".flac": "audio/flac", ".webm": "audio/webm"}
 MIN_CLIP_BYTES = 512  # anything shorter cannot hold a second of speech
+CHECKED_S = 0.25  # a clip is decoded this far when the bank loads: enough to know it plays
 
 _RAVDESS = re.compile(r"^\d\d-\d\d-(?P<emotion>0[1-8])-(?P<intensity>\d\d)-(?P<statement>\d\d)-\d\d-(?P<actor>\d\d)$")
 _RAVDESS_EMOTIONS = {"01": "neutral", "02": "neutral", "03": "happy", "04": "sad", "05": "angry",
@@ -42,10 +44,17 @@ class Clip:
     text: str | None = None
     intensity: str | None = None  # "normal" or "strong"; None when the bank does not say
     gender: str | None = None  # "female" or "male"; None when the bank does not say
+    duration_s: float | None = None  # how long it plays, read when the bank loads; None when unknown
 
     @property
     def mime_type(self) -> str:
         return MIME_TYPES[self.path.suffix.lower()]
+
+    @property
+    def described(self) -> str:
+        """Who speaks and what, for a caption: 'RAVDESS actor 07 (male) · “Kids are talking by the door”'
+        (never the file's name)."""
+        return (self.speaker or "unknown speaker") + (f" · “{self.text}”" if self.text else "")
 
 
 @dataclass
@@ -66,7 +75,7 @@ class NoVoiceError(LookupError):
 
 
 def load_voice_bank(folder: str | Path) -> VoiceBank:
-    """Scan a folder for clips; unreadable or unrecognised files are skipped with a warning."""
+    """Scan a folder for clips; unreadable, unplayable or unrecognised files are skipped with a warning."""
     folder = Path(folder)
     if not folder.is_dir():
         return VoiceBank(folder, {}, [f"voice bank folder {folder} does not exist"])
@@ -77,14 +86,15 @@ def load_voice_bank(folder: str | Path) -> VoiceBank:
             if path.suffix.lower() not in (".md", ".txt", ".csv", ".json"):
                 skipped.setdefault("unknown audio format", []).append(path.name)
             continue
-        if not _looks_like_audio(path):
-            skipped.setdefault("corrupt or empty clip", []).append(path.name)
-            continue
         clip = _describe(path, folder)
         if clip is None:
             skipped.setdefault("no emotion in its folder or file name", []).append(path.name)
             continue
-        clips.setdefault(clip.emotion, []).append(clip)
+        duration_s = playable_seconds(path)
+        if duration_s is None:
+            skipped.setdefault("corrupt or empty clip (it does not play)", []).append(path.name)
+            continue
+        clips.setdefault(clip.emotion, []).append(dataclasses.replace(clip, duration_s=duration_s))
     warnings = [f"skipped {len(names)} file(s), {reason}: {', '.join(names[:5])}{' ...' if len(names) > 5 else ''}"
                 for reason, names in skipped.items()]
     return VoiceBank(folder, clips, warnings)
@@ -111,29 +121,29 @@ def _describe(path: Path, root: Path) -> Clip | None:
     return Clip(path, emotion, speaker, text, intensity, gender) if emotion else None
 
 
-def _looks_like_audio(path: Path) -> bool:
-    """A cheap check of the container's signature, so a broken file never reaches the player."""
+def playable_seconds(path: Path) -> float | None:
+    """How long a clip plays, or None when it does not play. FFmpeg (through PyAV, which the Live page's
+    WebRTC stack brings along) opens the file and decodes its first moments: a file with a valid header
+    and garbage inside is caught here, not by a browser that plays nothing. About 1 ms a clip."""
+    import av
+
     try:
         if path.stat().st_size < MIN_CLIP_BYTES:
-            return False
-        with path.open("rb") as handle:
-            head = handle.read(12)
-    except OSError:
-        return False
-    suffix = path.suffix.lower()
-    if suffix == ".mp3":
-        return head.startswith(b"ID3") or (head[0] == 0xFF and head[1] & 0xE0 == 0xE0)
-    if suffix in (".ogg", ".opus"):
-        return head.startswith(b"OggS")
-    if suffix == ".wav":
-        return head.startswith(b"RIFF") and head[8:12] == b"WAVE"
-    if suffix == ".flac":
-        return head.startswith(b"fLaC")
-    if suffix in (".m4a", ".aac"):
-        return head[4:8] == b"ftyp" or (head[0] == 0xFF and head[1] & 0xF0 == 0xF0)
-    if suffix == ".webm":
-        return head.startswith(b"\x1a\x45\xdf\xa3")
-    return False
+            return None
+        with av.open(str(path)) as container:
+            stream = container.streams.audio[0]
+            samples = 0
+            for frame in container.decode(stream):
+                samples += frame.samples
+                if samples >= stream.sample_rate * CHECKED_S:
+                    break
+            if samples == 0:
+                return None
+            if container.duration:
+                return container.duration / av.time_base
+            return float(stream.duration * stream.time_base) if stream.duration else samples / stream.sample_rate
+    except (av.FFmpegError, IndexError, TypeError, ValueError, ZeroDivisionError, OSError, EOFError):
+        return None
 
 
 def intensity_for(confidence: float) -> str:

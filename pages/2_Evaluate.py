@@ -5,7 +5,7 @@ import streamlit as st
 import numpy as np
 
 import dashboard
-from core.calibration import BINS, apply_temperature, calibration_report, reliability_figure
+from core.calibration import BINS, calibration_report, reliability_figure, undo_temperature
 from core.data import DatasetError, resolve_data_path
 from core.evaluation import Scores, compare, confusion_figure, describe_inference, inference_options
 from core.explain import overlay
@@ -14,7 +14,6 @@ from core.runs import ModelError
 NO_COMPARISON = "No comparison"
 GRID = 8  # faces per row in the grids of faces
 
-dashboard.page_setup("Evaluate", ":material/analytics:")
 
 st.title(":material/analytics: Evaluate a model")
 
@@ -29,13 +28,16 @@ data_kind = data_column.segmented_control("Test faces", ["Bundled sample", "Path
                                           default="Bundled sample", required=True, key="data_kind")
 if data_kind == "Bundled sample":
     data_path = dashboard.SAMPLE_ZIP
-    data_column.caption("20 FER2013 test faces per emotion: a quick check, with wide error bars.")
+    data_column.caption("20 FER2013 test faces per emotion, with their FER+ votes: a quick check, with wide error bars.")
 else:
     typed = data_column.text_input("Dataset path (inside data/)", key="data_path",
                                    placeholder="fer2013.zip, fer2013/ or fer2013.csv",
-                                   help="The test/ split is scored when there is one, otherwise every image.")
+                                   help="The test/ split is scored when there is one, otherwise every image. "
+                                        "FER+ votes beside it (ferplus.csv, or fer2013new.csv beside fer2013.csv) "
+                                        "are scored too.")
     if not typed.strip():
-        st.info("Type the path of a labelled dataset in `data/` (e.g. the Kaggle FER2013 zip).")
+        st.info("Type the path of a labelled dataset in `data/` (e.g. the Kaggle FER2013 zip). "
+                "Datasets reach `data/` through the server's owner.")
         st.stop()
     try:
         data_path = resolve_data_path(typed)
@@ -44,20 +46,25 @@ else:
         st.stop()
 
 try:
-    dataset = dashboard.dataset_at(data_path)
+    dataset = dashboard.voted_dataset_at(data_path)
     evaluation = dashboard.evaluation_of(model_dir, dataset)
     classifier = dashboard.classifier_for(model_dir)
-except (DatasetError, ModelError, ValueError) as error:  # ValueError: none of the model's emotions in the data
+except (DatasetError, ModelError, ValueError, OSError) as error:  # ValueError: none of the model's emotions, bad votes
     st.error(str(error))
     st.stop()
 for warning in dataset.report.warnings():
     st.caption(f":material/warning: {warning}")
 
 # -- scores ----------------------------------------------------------------------------------------
-scores, seed_scores = evaluation.scores, evaluation.seed_scores
+scores, seed_scores, ferplus_scores = evaluation.scores, evaluation.seed_scores, evaluation.ferplus_scores
 split = dataset.evaluation_split() or "all images"
-accuracy_column, seed_column, count_column = st.columns(3)
-accuracy_column.metric(f"Accuracy, {len(scores.classes)} emotions", dashboard.percent(scores.accuracy))
+ferplus_column, accuracy_column, seed_column, count_column = st.columns(4)
+ferplus_column.metric("Agrees with people (FER+)", dashboard.percent(ferplus_scores.accuracy if ferplus_scores else None),
+                      help="The majority of ten taggers' votes per face (FER+); ties and unknown, not-a-face or "
+                           "contempt majorities left out" + (f": {ferplus_scores.n:,} faces." if ferplus_scores else
+                                                             ". These faces have no votes."))
+accuracy_column.metric(f"Accuracy, {len(scores.classes)} emotions", dashboard.percent(scores.accuracy),
+                       help="Against the dataset's own label: one tagger per face for FER2013.")
 seed_column.metric("Accuracy on the seed's 5 emotions", dashboard.percent(seed_scores.accuracy if seed_scores else None))
 count_column.metric("Faces scored", f"{scores.n:,}", help=f"split: {split}")
 st.caption(f"Inference: {describe_inference(inference_options(classifier))}.")
@@ -72,9 +79,17 @@ def show_scores(scores: Scores, title: str) -> None:
     matrix_column.pyplot(confusion_figure(scores, normalised=normalised, title=title), width="stretch")
 
 
-all_tab, seed_tab = st.tabs([f"The model's {len(scores.classes)} emotions", "The seed's 5 emotions"])
+all_tab, ferplus_tab, seed_tab = st.tabs([f"The model's {len(scores.classes)} emotions", "Against the FER+ majority",
+                                          "The seed's 5 emotions"])
 with all_tab:
     show_scores(scores, f"{model_dir.name}: accuracy {scores.accuracy:.1%} (n={scores.n})")
+with ferplus_tab:
+    if ferplus_scores is None:
+        st.info("These faces have no FER+ votes. Put FER+'s fer2013new.csv beside fer2013.csv, or a ferplus.csv "
+                "(image path, then FER+'s ten vote columns) beside the dataset.")
+    else:
+        st.caption("Rows: the emotion most of the ten taggers chose.")
+        show_scores(ferplus_scores, f"FER+ majority: agreement {ferplus_scores.accuracy:.1%} (n={ferplus_scores.n})")
 with seed_tab:
     if seed_scores is None:
         st.info("This model does not know all five of the seed's emotions.")
@@ -84,9 +99,9 @@ with seed_tab:
 
 # -- calibration ---------------------------------------------------------------------------------
 st.subheader("How far to trust its probabilities")
-# The classifier's probabilities are calibrated; dividing by 1/T undoes it, for the "before" figures.
+# The classifier's probabilities are calibrated; the "before" figures need them as the net gave them.
 temperature = classifier.temperature
-raw = apply_temperature(evaluation.probabilities, 1 / temperature)
+raw = undo_temperature(evaluation.probabilities, temperature)
 calibration = calibration_report(raw, evaluation.labels, temperature)
 figure_column, text_column = st.columns([3, 2])
 figure_column.pyplot(reliability_figure(raw, evaluation.labels, temperature), width="stretch")
@@ -96,11 +111,15 @@ after_column.metric("ECE after", f"{calibration['ece_after']:.3f}",
                     delta=f"{calibration['ece_after'] - calibration['ece_before']:+.3f}", delta_color="inverse")
 fitted = (f"The model's temperature, T = {temperature:g}, was fitted on its validation faces; it changes no answer, "
           "only the probabilities, which choose a strong or a normal voice on Try it."
-          if "temperature" in classifier.loaded.metadata else
+          if "temperature" in classifier.metadata else
           "This model has no fitted temperature yet: `scripts/calibrate.py` fits one.")
+fitted_on = classifier.metadata.get("calibration") or {}
+on_validation = (f" On its {fitted_on['n']:,} validation faces the fit took it from {fitted_on['ece_before']:.3f} to "
+                 f"{fitted_on['ece_after']:.3f}." if {"n", "ece_before", "ece_after"} <= set(fitted_on) else "")
 text_column.caption("Expected calibration error: the gap between how sure the model says it is and how often it is "
-                    f"right, averaged over {BINS} confidence bins. {fitted}"
-                    + (" A small sample gives noisy bins." if scores.n < 1000 else ""))
+                    f"right, averaged over {BINS} confidence bins. {fitted}{on_validation}"
+                    + (f" With {scores.n:,} faces the bins are noisy: the error can rise after calibration here "
+                       "by chance alone; the validation figure is the one to trust." if scores.n < 1000 else ""))
 
 # -- mistakes --------------------------------------------------------------------------------------
 st.subheader("Misclassified faces")

@@ -9,12 +9,11 @@ import streamlit as st
 import dashboard
 from core.drawing import faces_drawn
 from core.explain import overlay
-from core.images import ImageError
+from core.images import MAX_FILE_BYTES, ImageError
 from core.recognise import FaceResult
 from core.runs import ModelError, active_model_dir
 from core.voices import STRONG_CONFIDENCE, NoVoiceError, VoiceBank, choose_voice, intensity_for
 
-dashboard.page_setup("Try it", ":material/photo_camera:")
 
 
 def draw_voice(bank: VoiceBank, emotion: str, intensity: str, gender: str | None, answer_key: str) -> None:
@@ -30,7 +29,7 @@ def draw_voice(bank: VoiceBank, emotion: str, intensity: str, gender: str | None
 
 
 def use_whole_image() -> None:
-    st.session_state.whole_image = True
+    st.session_state.whole_image = True  # for this photo only: a new photo starts with detection again
 
 
 def show_probabilities(faces: list[FaceResult], heatmaps) -> None:
@@ -63,7 +62,17 @@ with photo_column:
         # HEIC (iPhone) and AVIF are let through so that core can say what to send instead, in a sentence;
         # the uploader's own refusal is only a red icon.
         photo = st.file_uploader("A photo with one or more faces", key="upload",
+                                 max_upload_size=MAX_FILE_BYTES // 2**20,  # the photo limit, not the server's
                                  type=["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff", "heic", "heif", "avif"])
+    photo_bytes = photo.getvalue() if photo is not None else None
+    photo_digest = hashlib.sha256(photo_bytes).hexdigest() if photo_bytes is not None else None
+    # "The whole image is the face" holds for the photo it was chosen for (ticked before any photo, for the one
+    # that comes): another photo starts with detection.
+    said_of = st.session_state.get("whole_image_photo")
+    if photo_digest != said_of:
+        if said_of is not None:
+            st.session_state.whole_image = False
+        st.session_state.whole_image_photo = photo_digest
     whole_image = st.checkbox("The whole image is the face", key="whole_image",
                               help="For a photo already cropped to one face, like FER2013's 48x48 faces: skip face detection.")
     explain = st.toggle("Show what the model looked at", key="explain",
@@ -74,7 +83,6 @@ if photo is None:
     answer_column.info("No photo yet.", icon=":material/photo:")
     st.stop()
 
-photo_bytes = photo.getvalue()
 model_dir = active_model_dir()
 try:
     recognition = dashboard.recognition_of(photo_bytes, whole_image, model_dir)
@@ -99,7 +107,7 @@ with answer_column:
     main_emotion = recognition.main_face.emotion
     confidence = recognition.main_face.probabilities[main_emotion]
     intensity = intensity_for(confidence)  # a face the model is sure of gets a strong voice
-    answer_key = f"{hashlib.sha256(photo_bytes).hexdigest()}:{whole_image}:{model_dir}:{gender}"
+    answer_key = f"{photo_digest}:{whole_image}:{model_dir}:{gender}"
     bank = dashboard.voice_bank()
     voice = st.session_state.get("voice")
     if voice is None or voice["answer"] != answer_key:  # a new photo or preference: a new voice, played at once
@@ -116,8 +124,7 @@ with answer_column:
         why = (f"the model is {'at least' if intensity == 'strong' else 'less than'} {STRONG_CONFIDENCE:.0%} sure"
                if clip.intensity == intensity else f"the voice bank has no {intensity} {main_emotion} voice")
         strength = f" · **{clip.intensity}** ({why})" if clip.intensity else ""
-        st.caption(f":material/volume_up: A **{clip.emotion}** voice{strength} · {clip.speaker or 'unknown speaker'}"
-                   + (f" · “{clip.text}”" if clip.text else ""))
+        st.caption(f":material/volume_up: A **{clip.emotion}** voice{strength} · {clip.described}")
     st.button("Another voice", icon=":material/shuffle:", on_click=draw_voice, key="another_voice",
               args=(bank, main_emotion, intensity, gender, answer_key), disabled=bank.count(main_emotion) < 2)
     heatmaps = None
@@ -125,7 +132,8 @@ with answer_column:
         heatmaps = dashboard.heatmaps_of(np.stack([face.face for face in recognition.faces]),
                                          [face.emotion for face in recognition.faces], model_dir)
     # JPEG: a photo encodes several times faster than as PNG, and travels smaller.
-    st.image(faces_drawn(recognition.image, recognition.faces, heatmaps), width="stretch", output_format="JPEG",
+    st.image(faces_drawn(recognition.image, recognition.faces, heatmaps, photo_size=recognition.photo_size),
+             width="stretch", output_format="JPEG",
              caption=f"{len(recognition.faces)} face(s); the red box picks the voice"
                      + ("; red heat: what the model looked at" if explain else ""))
 

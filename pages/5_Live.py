@@ -10,7 +10,6 @@ from core.runs import ModelError, active_model_dir
 
 POLL_S = 0.5  # how often the page looks for a new emotion or voice (core.live.VOICE_GAP_S allows for it)
 
-dashboard.page_setup("Live", ":material/videocam:")
 st.title(":material/videocam: Live")
 st.caption(f"Press START and look at the camera: every face is boxed and named as you move, and when your "
            f"expression changes and holds for {HOLD_S:.0f} seconds, a voice with that emotion answers.")
@@ -71,7 +70,7 @@ def show_answer() -> None:
         st.warning(voice.error)
     else:
         st.write(f":material/volume_up: {'Now playing' if voice.playing(state.now) else 'Last voice'}: "
-                 f"**{voice.emotion}** ({voice.clip.path.name})")
+                 f"**{voice.emotion}** · {voice.clip.described}")
         # The same clip on every poll leaves the player as it is; a new clip (a new URL) starts at once.
         st.audio(str(voice.clip.path), format=voice.clip.mime_type, autoplay=True)
 

@@ -46,12 +46,22 @@ def free_input_size(source: Path, out: Path) -> None:
     write_atomic(out, lambda partial: onnx.save(model, str(partial)))
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", type=Path, help="CenterFace's published centerface.onnx")
     parser.add_argument("--out", type=Path, default=FACE_DETECTOR)
-    args = parser.parse_args()
-    free_input_size(args.source, args.out)
+    args = parser.parse_args(argv)
+    if not args.source.is_file():
+        print(f"error: {args.source}: no such file", file=sys.stderr)
+        return 2
+    try:
+        free_input_size(args.source, args.out)
+    except ImportError:
+        print("error: this script needs the onnx package: pip install onnx==1.23.2", file=sys.stderr)
+        return 2
+    except Exception as error:  # onnx raises its own kinds for a file that is not an ONNX model
+        print(f"error: {args.source}: not CenterFace's ONNX model ({type(error).__name__}: {error})", file=sys.stderr)
+        return 2
     print(f"wrote {args.out}")
     return 0
 

@@ -19,9 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.emotions import EMOTIONS  # noqa: E402
 from core.paths import VOICES_DIR  # noqa: E402
-from core.voices import load_voice_bank  # noqa: E402
 
 RAVDESS_CODES = {"neutral": "01", "happy": "03", "sad": "04", "angry": "05", "fear": "06", "disgust": "07", "surprise": "08"}
 INTENSITY_CODES = ("01", "02")  # normal, strong
@@ -69,13 +67,23 @@ def pick_clips(source: Path, per_emotion: int) -> dict[str, list[Path]]:
     return chosen
 
 
-def main() -> int:
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", type=Path, default=Path("../shared/data/ravdess"), help="RAVDESS folder (Actor_NN/...)")
     parser.add_argument("--out", type=Path, default=VOICES_DIR)
     parser.add_argument("--per-emotion", type=int, default=20, help="actors per emotion (a clip per intensity each)")
     parser.add_argument("--bitrate", default="40k")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.per_emotion < 1:
+        parser.error("--per-emotion must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_arguments(argv)
+    from core.emotions import EMOTIONS
+    from core.voices import load_voice_bank  # it checks every clip with PyAV: once the arguments are good
+
     if shutil.which("ffmpeg") is None:
         print("error: ffmpeg is needed (apt-get install ffmpeg / brew install ffmpeg)", file=sys.stderr)
         return 2
@@ -85,13 +93,18 @@ def main() -> int:
         return 2
     partial = args.out.with_name(args.out.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    for emotion, clips in chosen.items():
-        (partial / emotion).mkdir(parents=True)
-        for clip in clips:
-            target = partial / emotion / f"{clip.stem}.mp3"
-            subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), "-af", LEVEL_AND_TRIM, "-ac", "1", "-ar", "24000",
-                            "-c:a", "libmp3lame", "-b:a", args.bitrate, str(target)], check=True)
-    (partial / "ATTRIBUTION.md").write_text(ATTRIBUTION)
+    try:
+        for emotion, clips in chosen.items():
+            (partial / emotion).mkdir(parents=True)
+            for clip in clips:
+                target = partial / emotion / f"{clip.stem}.mp3"
+                subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), "-af", LEVEL_AND_TRIM, "-ac", "1", "-ar",
+                                "24000", "-c:a", "libmp3lame", "-b:a", args.bitrate, str(target)], check=True)
+        (partial / "ATTRIBUTION.md").write_text(ATTRIBUTION)
+    except (subprocess.CalledProcessError, OSError) as error:
+        shutil.rmtree(partial, ignore_errors=True)  # no half-built bank left behind
+        print(f"error: building the bank failed: {error}", file=sys.stderr)
+        return 2
     shutil.rmtree(args.out, ignore_errors=True)
     partial.rename(args.out)
     bank = load_voice_bank(args.out)

@@ -2,9 +2,10 @@
 
     python scripts/calibrate.py --model models/emovoice-vgg --data ../shared/data/fer2013/fer2013.zip
 
-The validation faces are the ones training held out: the same stratified, seeded share of
-train/ (core.training.training_and_validation), of the model's own emotions. Predictions do not
-change; the probabilities that Try it shows and that choose a strong or normal voice do.
+Training fits the temperature itself when a run finishes; this refits it on data you name. The
+validation faces are the ones training held out: the same stratified, seeded share of train/
+(core.training.training_and_validation), of the model's own emotions. Predictions do not change;
+the probabilities that Try it shows and that choose a strong or normal voice do.
 """
 
 from __future__ import annotations
@@ -16,18 +17,36 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.calibration import calibrate  # noqa: E402
-from core.data import DatasetError, load_dataset  # noqa: E402
-from core.runs import ModelError, read_metadata  # noqa: E402
 
-
-def main() -> int:
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, required=True, help="model folder to calibrate (its metadata.json is updated)")
     parser.add_argument("--data", required=True, help="the dataset the model was trained on (folder, .zip or fer2013.csv)")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
-    args = parser.parse_args()
-    from core.training import TrainConfig, training_and_validation  # it loads Keras: only once the arguments are good
+    return parser.parse_args(argv)
+
+
+def calibrate(model_dir: Path, images, labels) -> dict:
+    """Fit the temperature of the model in `model_dir` on (N, 48, 48) faces and their class indexes, through
+    the product's own inference path (TensorFlow Lite, test-time views included), and store it with its
+    report (temperature, ECE and NLL before and after) in the model's metadata.json."""
+    from core.calibration import calibration_report, fit_temperature
+    from core.recognise import load_classifier
+    from core.runs import read_run, write_run
+
+    raw = load_classifier(model_dir).raw_probabilities(images)
+    report = calibration_report(raw, labels, fit_temperature(raw, labels))
+    run = read_run(model_dir)
+    run.temperature, run.calibration = report["temperature"], report
+    write_run(run, model_dir)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_arguments(argv)
+    from core.data import DatasetError, load_dataset  # only once the arguments are good
+    from core.runs import ModelError, read_metadata
+    from core.training import TrainConfig, training_and_validation
 
     try:
         metadata = read_metadata(args.model)

@@ -18,31 +18,35 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.data import DatasetError, load_dataset  # noqa: E402
-from core.runs import ModelError  # noqa: E402
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="+", type=Path, help="model folders (at least two) with the same emotions")
     parser.add_argument("--data", required=True, help="the dataset they were trained on (folder, .zip or fer2013.csv)")
     parser.add_argument("--out", type=Path, required=True, help="a new folder for the ensemble")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if len(args.models) < 2:
-        parser.error("an ensemble needs at least two models")
+        return _fail("an ensemble needs at least two models")
     if args.out.exists() and any(args.out.iterdir()):
-        parser.error(f"{args.out} is not empty: give a new folder")
-    from core.training import save_ensemble  # it loads Keras: only once the arguments are good
+        return _fail(f"{args.out} is not empty: give a new folder")
+    from core.data import DatasetError, load_dataset  # OpenCV and Keras: only once the arguments are good
+    from core.runs import ModelError
+    from core.training import save_ensemble
 
     try:
         metadata = save_ensemble(args.models, load_dataset(args.data), args.out)
     except (DatasetError, ModelError, ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(json.dumps({"model": str(args.out), "architecture": metadata["architecture"], "metrics": {
-        split: {k: scores[k] for k in ("n", "accuracy", "accuracy_5class")} for split, scores in metadata["metrics"].items()}},
+        return _fail(str(error))
+    print(json.dumps({"model": str(args.out), "architecture": metadata.architecture, "metrics": {
+        split: {k: scores[k] for k in ("n", "accuracy", "accuracy_5class")} for split, scores in metadata.metrics.items()}},
         indent=2))
     return 0
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -23,9 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's own chatter about damaged frames: we report them
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from core.labelling import LOCAL_RAY, LabelError, label  # noqa: E402
-from core.runs import ModelError  # noqa: E402
-from core.video import DEFAULT_FPS, VIDEO_EXTENSIONS  # noqa: E402
+# Light: names and numbers only (OpenCV, ONNX Runtime and TensorFlow Lite are imported after the arguments are read).
+from core.video import DEFAULT_FPS, MAX_FPS, VIDEO_EXTENSIONS  # noqa: E402
 
 BAR_WIDTH = 30
 REDRAW_S = 0.25  # the bar is redrawn at most this often
@@ -53,24 +53,40 @@ class ProgressBar:
         print(file=sys.stderr)
 
 
-def main() -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("input", type=Path, help="a photo, a folder or .zip of photos, or a video")
     parser.add_argument("--out", type=Path, required=True, help="the CSV to write")
-    parser.add_argument("--fps", type=float, default=DEFAULT_FPS, help="video frames sampled per second (default 5)")
-    parser.add_argument("--ray", nargs="?", const=LOCAL_RAY, metavar="ADDRESS",
+    parser.add_argument("--fps", type=float, default=DEFAULT_FPS,
+                        help=f"video frames sampled per second (default {DEFAULT_FPS:g}, at most {MAX_FPS:g})")
+    parser.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                         help="label on Ray: alone, a local instance; with an address, that cluster")
     parser.add_argument("--actors", type=int, help="with --ray: how many model actors (default: one per CPU)")
     parser.add_argument("--model", type=Path, help="model folder (default: the active model)")
     parser.add_argument("--json", action="store_true", help="print a summary as one JSON object")
-    args = parser.parse_args()
-    if args.fps <= 0:
-        parser.error("--fps must be above 0")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not (math.isfinite(args.fps) and 0 < args.fps <= MAX_FPS):
+        print(f"error: --fps must be above 0 and at most {MAX_FPS:g} (frames sampled per second), not {args.fps:g}",
+              file=sys.stderr)
+        return 2
+    if args.actors is not None and args.actors < 1:
+        print(f"error: --actors must be at least 1, not {args.actors}", file=sys.stderr)
+        return 2
+
+    from core.labeller import LOCAL_RAY
+    from core.labelling import LabelError, label
+    from core.runs import ModelError
+
+    ray = LOCAL_RAY if args.ray == "" else args.ray  # --ray alone: an instance on this machine
 
     unit = "frames" if args.input.suffix.lower() in VIDEO_EXTENSIONS else "photos"
     bar = ProgressBar(unit)
     try:
-        summary = label(args.input, args.out, model_dir=args.model, fps=args.fps, ray=args.ray, actors=args.actors,
+        summary = label(args.input, args.out, model_dir=args.model, fps=args.fps, ray=ray, actors=args.actors,
                         progress=bar)
     except (LabelError, ModelError, OSError) as error:
         bar.close()

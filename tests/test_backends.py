@@ -1,7 +1,8 @@
-"""Training on any Keras backend: the GPU script's steps, rehearsed under JAX on a CPU with two devices.
+"""Training on any Keras backend: `KERAS_BACKEND=jax python scripts/train.py`, as a GPU user runs it,
+rehearsed under JAX on a CPU with two devices (data-parallel, as over two GPUs).
 
-The run it brings back must load through the product's TensorFlow Lite path unchanged and give the
-probabilities JAX gives for the same faces.
+The run must load through the product's TensorFlow Lite path unchanged and give the probabilities JAX
+gives for the same faces.
 """
 
 from __future__ import annotations
@@ -11,21 +12,21 @@ import json
 import os
 import subprocess
 import sys
-import tarfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from photos import fer_face_array
+from support.photos import fer_face_array
 from core.calibration import apply_temperature
 from core.recognise import load_classifier
 
 ROOT = Path(__file__).resolve().parent.parent
-GPU_SCRIPT = ROOT / "scripts" / "gpu_train.py"
+TRAIN_SCRIPT = ROOT / "scripts" / "train.py"
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")]
 
 
 def _run(args: list[str], env: dict[str, str]) -> str:
@@ -47,19 +48,11 @@ def train_zip(tmp_path, sample_zip) -> Path:
     return path
 
 
-def test_gpu_script_trains_under_jax_on_two_devices_and_the_run_loads_through_tflite(tmp_path, train_zip, fer_faces):
-    env = {**os.environ, "KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
-           "EMOVOICE_GPU_BUNDLE": str(tmp_path / "bundle"), "EMOVOICE_GPU_STASH": str(tmp_path / "stash")}
-    out = tmp_path / "out"
-    _run([str(GPU_SCRIPT), "pack", "--data", str(train_zip), "--no-wheels"], env)
-    _run([str(GPU_SCRIPT), "stash", str(tmp_path / "bundle" / "part-1")], env)
-    (tmp_path / "bundle" / "part-1").rename(tmp_path / "part-1-left-behind")  # as on the GPU machine: not carried again
-    printed = _run([str(GPU_SCRIPT), "train", "--epochs", "1", "--seeds", "1", "--out", str(out)], env)
-    assert "seed-1.tar: finished" in printed
-
-    with tarfile.open(out / "seed-1.tar") as archive:
-        archive.extractall(tmp_path / "back", filter="data")
-    run = tmp_path / "back" / "seed-1"
+def test_train_script_trains_under_jax_on_two_devices_and_the_run_loads_through_tflite(tmp_path, train_zip, fer_faces):
+    env = {**os.environ, "KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    printed = _run([str(TRAIN_SCRIPT), "--data", str(train_zip), "--epochs", "1", "--batch-size", "32",
+                    "--runs-dir", str(tmp_path / "runs"), "--quiet"], env)
+    run = Path(json.loads(printed)["run"])
     metadata = json.loads((run / "metadata.json").read_text())
     assert metadata["backend"] == "jax" and metadata["devices"] == 2 and metadata["epochs_trained"] == 1
     assert metadata["dataset"]["validation_images"] > 0 and "validation" in metadata["metrics"]

@@ -8,12 +8,13 @@ import shutil
 import numpy as np
 import pytest
 
-from photos import SAMPLE_ZIP
-from core.calibration import (BINS, apply_temperature, calibrate, expected_calibration_error, fit_temperature,
-                              negative_log_likelihood, reliability, reliability_figure)
+from support.photos import SAMPLE_ZIP
+from core.calibration import (BINS, apply_temperature, expected_calibration_error, fit_temperature,
+                              negative_log_likelihood, reliability, reliability_figure, undo_temperature)
 from core.data import load_dataset
 from core.paths import SEED_MODEL_DIR, SHIPPED_MODEL_DIR
 from core.recognise import load_classifier
+from scripts.calibrate import calibrate
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -71,6 +72,7 @@ def test_calibrate_stores_the_temperature_and_inference_applies_it(tmp_path):
     (model_dir / "metadata.json").write_text(json.dumps(metadata))
     images, labels = load_dataset(SAMPLE_ZIP, cache_dir=tmp_path / "cache").select("test", tuple(metadata["classes"]))
     raw = load_classifier(model_dir).probabilities(images)  # no temperature yet: the raw probabilities
+    assert np.allclose(load_classifier(model_dir).raw_probabilities(images), raw)
 
     report = calibrate(model_dir, images, labels)
 
@@ -82,6 +84,8 @@ def test_calibrate_stores_the_temperature_and_inference_applies_it(tmp_path):
     calibrated = load_classifier(model_dir).probabilities(images)
     assert np.allclose(calibrated, apply_temperature(raw, report["temperature"]), atol=1e-5)
     assert (calibrated.argmax(axis=1) == raw.argmax(axis=1)).all()  # no answer changes
+    assert np.allclose(load_classifier(model_dir).raw_probabilities(images), raw, atol=1e-6)  # undone in one place
+    assert np.allclose(undo_temperature(calibrated, report["temperature"]), raw, atol=1e-4)
 
 
 @pytest.mark.parametrize("model_dir", [SHIPPED_MODEL_DIR, SEED_MODEL_DIR], ids=["vgg", "seed"])
@@ -97,3 +101,16 @@ def test_reliability_figure_shows_before_after_and_the_diagonal(logits_and_label
     figure = reliability_figure(softmax(logits * 2), labels, 2.0)
     assert len(figure.axes[0].lines) == 3
     assert "ECE" in " ".join(text.get_text() for text in figure.axes[0].get_legend().get_texts())
+
+
+def test_calibration_imports_nothing_of_core():
+    """Plain numpy: the inference path imports it, never the other way round (no import cycle)."""
+    import ast
+    import inspect
+
+    import core.calibration
+
+    tree = ast.parse(inspect.getsource(core.calibration))
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not [name for name in imported if name and name.split(".")[0] == "core"]

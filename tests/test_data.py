@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from photos import encode, lie_about_size, portrait
+from support.photos import encode, lie_about_size, portrait
 from core.data import DatasetError, load_dataset, resolve_data_path, save_upload
 from core.emotions import EMOTIONS, SEED_EMOTIONS
 
@@ -98,10 +98,10 @@ def test_zip_slip_names_are_read_but_nothing_is_written(tmp_path, fer_faces, cac
 
 
 def test_portraits_are_cut_around_the_face(tmp_path, fer_faces, cache_dir):
-    from core.faces import detect_faces
+    from core.faces import face_boxes
     from core.images import to_gray
 
-    face = next(f for f in fer_faces["happy"] if detect_faces(to_gray(portrait(f))))
+    face = next(f for f in fer_faces["happy"] if face_boxes(to_gray(portrait(f))))
     (tmp_path / "set" / "happy").mkdir(parents=True)
     (tmp_path / "set" / "happy" / "photo.jpg").write_bytes(encode(portrait(face), quality=95))
     dataset = load_dataset(tmp_path / "set", cache_dir=cache_dir)
@@ -181,3 +181,86 @@ def test_a_zip_bomb_is_refused_in_one_line_without_being_inflated(tmp_path, fer_
     assert dataset.report.counts == {"train": {"sad": 1}}
     assert dataset.report.warnings() == [
         "skipped 1 file(s): damaged zip member (its size or checksum is wrong, or it is encrypted)"]
+
+
+def fer_row(rng, label: int, usage: str = "Training") -> str:
+    return f"{label},{' '.join(map(str, rng.integers(0, 256, 2304)))},{usage}"
+
+
+def test_fer2013_csv_keeps_every_good_row_past_a_stray_quote_and_counts_the_bad(tmp_path, cache_dir):
+    """Issue 24.P8: one unbalanced quote lost every row (pandas read the rest of the file as one field), and a row
+    with an extra column was dropped without a count. Each line is now a row of its own; faces keep their row's
+    number in the file, which FER+'s votes join on."""
+    from core.votes import fer_name
+
+    rng = np.random.default_rng(1)
+    lines = ["emotion,pixels,Usage", fer_row(rng, 3), '0,"' + fer_row(rng, 0)[2:], fer_row(rng, 4, "PublicTest"),
+             fer_row(rng, 6) + ",extra", "", *(fer_row(rng, 5) for _ in range(14))]
+    csv = tmp_path / "fer2013.csv"
+    csv.write_text("\r\n".join(lines) + "\r\n")
+    dataset = load_dataset(csv, cache_dir=cache_dir)
+    assert {split: len(faces) for split, faces in dataset.images.items()} == {"train": 15, "test": 1}
+    assert dataset.report.skipped == {"malformed CSV row": 2}
+    assert list(dataset.names["test"]) == [fer_name(2)]  # rows 1 and 3 (0-based) were the bad ones
+    assert list(dataset.names["train"]) == [fer_name(0)] + [fer_name(row) for row in range(4, 18)]
+    assert dataset.labels["test"][0] == EMOTIONS.index("sad") and dataset.images["train"].dtype == np.uint8
+
+
+def test_a_damaged_cache_is_rebuilt(tmp_path, sample_zip, cache_dir):
+    """Issue 24.P6: a cut or garbled .npz raised zipfile.BadZipFile on every use of the dataset."""
+    first = load_dataset(sample_zip, cache_dir=cache_dir)
+    [cache_file] = cache_dir.rglob("*.npz")
+    whole = cache_file.read_bytes()
+    for damage in (whole[: len(whole) // 2], b"garbage" * 100, whole[:100] + bytes(len(whole) - 100)):
+        cache_file.write_bytes(damage)
+        again = load_dataset(sample_zip, cache_dir=cache_dir)
+        assert np.array_equal(again.images["test"], first.images["test"])
+        assert cache_file.read_bytes() != damage  # written anew
+    with pytest.raises(DatasetError, match="is not a dataset written by emovoice"):  # given as the source itself
+        cache_file.write_bytes(whole[: len(whole) // 2])
+        load_dataset(cache_file, cache_dir=cache_dir)
+
+
+def test_a_cache_of_the_wrong_shape_is_rebuilt(tmp_path, sample_zip, cache_dir):
+    first = load_dataset(sample_zip, cache_dir=cache_dir)
+    [cache_file] = cache_dir.rglob("*.npz")
+    np.savez(cache_file, images__test=np.zeros((3, 10, 10), np.uint8), labels__test=np.zeros(3, np.int8),
+             report=np.array(first.report.to_json()))
+    again = load_dataset(sample_zip, cache_dir=cache_dir)
+    assert again.images["test"].shape == (140, 48, 48)
+
+
+@pytest.mark.parametrize("typed", ["x" * 300, "fer/" + "y" * 300 + "/train", "fer\0/etc/passwd", "z" * 5000])
+def test_a_path_no_disk_can_hold_is_one_line(tmp_path, typed):
+    """Issue 24.P7: a 300-character name or a NUL typed into "Dataset path" raised OSError or ValueError."""
+    root = tmp_path / "data"
+    (root / "fer").mkdir(parents=True)
+    with pytest.raises(DatasetError) as error:
+        resolve_data_path(typed, [root])
+    assert "\n" not in str(error.value) and len(str(error.value)) < 400
+    with pytest.raises(DatasetError):
+        load_dataset(typed, cache_dir=tmp_path / "cache")
+
+
+def test_a_zip_holding_one_name_twice_reads_it_once_and_says_so(tmp_path, fer_faces, cache_dir):
+    """Issue 24.P8: two entries of one name were both read, each as the last."""
+    path = tmp_path / "twice.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("train/happy/a.jpg", fer_faces["happy"][0])
+        with pytest.warns(UserWarning, match="Duplicate name"):
+            archive.writestr("train/happy/a.jpg", fer_faces["happy"][1])
+        archive.writestr("train/sad/b.jpg", fer_faces["sad"][0])
+    dataset = load_dataset(path, cache_dir=cache_dir)
+    assert dataset.report.counts == {"train": {"happy": 1, "sad": 1}}
+    assert dataset.report.warnings() == ["skipped 1 file(s): name held twice in the zip (the last one is read)"]
+
+
+def test_a_link_inside_a_dataset_folder_is_not_followed(tmp_path, fer_faces, cache_dir):
+    """Issue 24.P12: a link the owner left in data/, to a file outside it, was read as a face."""
+    outside = tmp_path / "private.jpg"
+    outside.write_bytes(fer_faces["angry"][0])
+    write_folder(tmp_path / "data", fer_faces)
+    (tmp_path / "data" / "train" / "angry" / "link.jpg").symlink_to(outside)
+    dataset = load_dataset(tmp_path / "data", cache_dir=cache_dir)
+    assert dataset.report.counts["train"]["angry"] == 3
+    assert "skipped 1 file(s): symbolic link (not followed)" in dataset.report.warnings()

@@ -1,9 +1,14 @@
-"""Kills, full disks and races lose nothing that was saved, and leave nothing half-written to load."""
+"""Kills, full disks and races lose nothing that was saved, and leave nothing half-written to load.
+
+The kills need real processes (a SIGKILL cannot be sent to a function), so they are subprocesses, and slow.
+"""
 
 from __future__ import annotations
 
 import errno
+import os
 import random
+import signal
 import subprocess
 import sys
 import threading
@@ -12,13 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from photos import PROJECT_ROOT as ROOT
 from core.background import TrainingBusyError, current_training, start_training, wait_for
-from core.runs import MODEL_FILE, ModelError, list_runs, load_model, save_model, write_json
+from core.runs import MODEL_FILE, list_runs, load_model, save_model
 from core.paths import SHIPPED_MODEL_DIR
 from core.training import recipe
+from support.photos import PROJECT_ROOT as ROOT
+from support.scripts import run_main
 
 
+@pytest.mark.slow
 def test_sigkill_during_training_and_saves_never_breaks_a_model(sample_zip, tmp_path):
     """Kill scripts/train.py at 5 random moments of its training (a save happens every epoch)."""
     runs = tmp_path / "runs"
@@ -39,13 +46,11 @@ def test_sigkill_during_training_and_saves_never_breaks_a_model(sample_zip, tmp_
         for run in runs.iterdir():
             if (run / MODEL_FILE).exists():
                 load_model(run)  # whatever sits at model.keras is a whole model
-    assert all(load_model(run["path"]) for run in list_runs(runs))
+    assert all(load_model(run.path) for run in list_runs(runs))
     assert load_model(SHIPPED_MODEL_DIR)
     assert any((run / MODEL_FILE).exists() for run in runs.iterdir()), "no kill came late enough to save an epoch"
-    finished = subprocess.run(
-        [sys.executable, "scripts/train.py", "--data", str(sample_zip), "--arch", "seed", "--epochs", "1",
-         "--runs-dir", str(runs), "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert finished.returncode == 0, finished.stderr[-1000:]
+    # and a new run trains beside the killed ones
+    assert run_main("train", "--data", sample_zip, "--arch", "seed", "--epochs", "1", "--runs-dir", runs, "--quiet") == 0
 
 
 class FullDisk:
@@ -84,23 +89,21 @@ def test_tabs_pressing_train_together_start_one_run(sample_zip, tmp_path):
         thread.join()
     started = [o for o in outcomes if isinstance(o, Path)]
     assert len(started) == 1 and sum(isinstance(o, TrainingBusyError) for o in outcomes) == 5
-    assert current_training(tmp_path)["run_dir"] == started[0]
+    assert current_training(tmp_path).run_dir == started[0]
     progress = wait_for(started[0], 240, tmp_path)
-    assert progress["status"] == "finished", progress
+    assert progress.status == "finished", progress
     assert current_training(tmp_path) is None
 
 
+@pytest.mark.slow
 def test_killed_background_worker_frees_the_lock(sample_zip, tmp_path):
-    import os
-    import signal
-
     run_dir = start_training(recipe("seed", epochs=100, batch_size=16), str(sample_zip), tmp_path)
     running = current_training(tmp_path)
-    os.kill(running["pid"], signal.SIGKILL)
+    os.kill(running.pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
     while current_training(tmp_path) is not None and time.monotonic() < deadline:
         time.sleep(0.2)
     assert current_training(tmp_path) is None  # a new run may start
     second = start_training(recipe("seed", epochs=1, batch_size=32), str(sample_zip), tmp_path)
     assert second != run_dir
-    assert wait_for(second, 240, tmp_path)["status"] == "finished"
+    assert wait_for(second, 240, tmp_path).status == "finished"

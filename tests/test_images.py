@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from photos import encode, portrait
-from core.images import MAX_SIDE, ImageError, decode_image, to_gray
+from support.photos import encode, portrait
+from core.images import MAX_SIDE, ImageError, decode_image, decode_photo, to_gray
 
 
 def png_header_claiming(width: int, height: int) -> bytes:
@@ -114,3 +114,43 @@ def test_one_pixel_image_decodes_but_is_no_face():
     assert decode_image(photo).shape == (1, 1, 3)
     with pytest.raises(ImageError, match="too small"):
         recognise(None, photo)  # refused before any model is needed
+
+
+def test_a_long_thin_image_is_reported_at_its_own_size():
+    """Issue 24 P12: a 1x5000 image was reported as "1x2048 pixels", the size it was shrunk to."""
+    from core.recognise import recognise
+
+    photo = encode(np.zeros((5000, 1, 3), np.uint8), "PNG")
+    decoded = decode_photo(photo)
+    assert (decoded.width, decoded.height) == (1, 5000) and max(decoded.pixels.shape) == MAX_SIDE
+    with pytest.raises(ImageError, match="1x5000 pixels"):
+        recognise(None, photo)
+
+
+def test_the_photos_own_size_is_upright_and_its_scale_known():
+    image = Image.fromarray(np.zeros((3000, 4000, 3), np.uint8))
+    exif = image.getexif()
+    exif[0x0112] = 6  # "rotate 90 CW to display": shown 3000 wide, 4000 high
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", exif=exif)
+    decoded = decode_photo(buffer.getvalue())
+    assert (decoded.width, decoded.height) == (3000, 4000)
+    assert decoded.pixels.shape[:2] == (MAX_SIDE, 1536)
+    assert decoded.scale == pytest.approx((3000 / 1536, 4000 / MAX_SIDE))
+
+
+def test_a_small_file_of_many_16_bit_pixels_decodes_in_little_memory():
+    """Issue 24 P5: a 95 KB 16-bit PNG of 7000x7000 pixels took predict.py to 2 GB (float copies of every
+    pixel). numpy's allocations are traced; before the fix the peak was over 1 GB."""
+    import tracemalloc
+
+    photo = encode(np.full((7000, 7000), 30000, np.uint16), "PNG")
+    assert len(photo) < 200_000
+    tracemalloc.start()
+    try:
+        image = decode_image(photo)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert image.shape == (MAX_SIDE, MAX_SIDE, 3) and abs(int(image.mean()) - 30000 // 257) <= 1
+    assert peak < 250 * 2**20, f"{peak / 2**20:.0f} MB"

@@ -1,24 +1,48 @@
-"""scripts/label.py from a terminal, and the same labelling on a local Ray instance, row for row."""
+"""scripts/label.py from a terminal, and the same labelling on a local Ray instance, row for row.
+
+The script's main() is called in this process (with its arguments), as a terminal would run it; one test
+runs it as its own process.
+"""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+from dataclasses import dataclass
 
 import pytest
 
-from photos import PROJECT_ROOT as ROOT
+from support.photos import PROJECT_ROOT as ROOT
+from support.scripts import run_main, run_process
 from test_labelling import classifier, face, photo_folder, walking_face, write_video  # noqa: F401 - fixtures
 from core.labelling import label
 
 
-def run(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "scripts" / "label.py"), *map(str, args)],
-                          capture_output=True, text=True, timeout=300)
+@dataclass
+class Done:
+    returncode: int
+    stdout: str
+    stderr: str
 
 
-def test_label_a_video_prints_progress_and_a_json_summary(tmp_path, face):  # noqa: F811
+@pytest.fixture
+def run(capsys):
+    """scripts/label.py ARGS..., called in this process."""
+    def run(*args) -> Done:
+        code = run_main("label", *args)
+        out, err = capsys.readouterr()
+        return Done(code, out, err)
+
+    return run
+
+
+def test_the_script_runs_as_its_own_process(tmp_path, face):  # noqa: F811
+    video = write_video(tmp_path / "walk.mp4", walking_face(face, 10), fps=10)
+    done = run_process(ROOT / "scripts" / "label.py", video, "--out", tmp_path / "walk.csv")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == f"wrote {tmp_path / 'walk.csv'}"
+
+
+def test_label_a_video_prints_progress_and_a_json_summary(tmp_path, face, run):  # noqa: F811
     video = write_video(tmp_path / "walk.mp4", walking_face(face, 40), fps=10)
     done = run(video, "--out", tmp_path / "walk.csv", "--fps", "2", "--json")
     assert done.returncode == 0, done.stderr
@@ -30,7 +54,7 @@ def test_label_a_video_prints_progress_and_a_json_summary(tmp_path, face):  # no
     assert len((tmp_path / "walk.csv").read_text().splitlines()) == 1 + 8
 
 
-def test_label_photos_in_words(tmp_path, face, fer_faces):  # noqa: F811
+def test_label_photos_in_words(tmp_path, face, fer_faces, run):  # noqa: F811
     root = photo_folder(tmp_path / "photos", face, fer_faces)
     done = run(root, "--out", tmp_path / "out.csv")
     assert done.returncode == 0, done.stderr
@@ -40,7 +64,7 @@ def test_label_photos_in_words(tmp_path, face, fer_faces):  # noqa: F811
 
 
 @pytest.mark.parametrize("name, content", [("empty", None), ("clip.mp4", b"\0" * 5000), ("notes.txt", b"hello")])
-def test_bad_input_is_one_line_exit_2_and_no_csv(tmp_path, name, content):
+def test_bad_input_is_one_line_exit_2_and_no_csv(tmp_path, name, content, run):
     source = tmp_path / name
     source.mkdir() if content is None else source.write_bytes(content)
     done = run(source, "--out", tmp_path / "out.csv")
@@ -50,19 +74,30 @@ def test_bad_input_is_one_line_exit_2_and_no_csv(tmp_path, name, content):
     assert not (tmp_path / "out.csv").exists()
 
 
+@pytest.mark.parametrize("fps", ["inf", "1e9", "nan", "0", "-2"])
+def test_a_sampling_rate_no_video_has_is_one_line_and_exit_2(tmp_path, face, fps, run):  # noqa: F811
+    """Issue 24.P10: `--fps inf` (or 1e9) never ended."""
+    video = write_video(tmp_path / "walk.mp4", walking_face(face, 5), fps=10)
+    done = run(video, "--out", tmp_path / "out.csv", "--fps", fps)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: --fps must be above 0 and at most 240") and done.stderr.count("\n") == 1
+    assert not (tmp_path / "out.csv").exists()
+
+
 # -- Ray ---------------------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def local_ray():
     ray = pytest.importorskip("ray")
-    from core.labelling import start_ray
+    from core.labeller import start_ray
 
     start_ray()
     yield
     ray.shutdown()
 
 
+@pytest.mark.slow
 def test_ray_gives_the_same_rows_as_in_process(local_ray, tmp_path, face, fer_faces, classifier):  # noqa: F811
     photos = photo_folder(tmp_path / "photos", face, fer_faces)
     video = write_video(tmp_path / "walk.mp4", walking_face(face, 40), fps=10)

@@ -5,6 +5,7 @@ Videos are written here with OpenCV's VideoWriter from a FER2013 face pasted int
 
 from __future__ import annotations
 
+import io
 import math
 import tracemalloc
 import zipfile
@@ -13,11 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from photos import HAPPY_FACE, SAMPLE_ZIP, encode, fer_face_array, lie_about_size, portrait, write_video
-from core.faces import Box
-from core.labelling import BATCH_SIZE, MAX_ZIP_ENTRIES, WORKERS, LabelError, label, read_rows
+from support.photos import (HAPPY_FACE, SAMPLE_ZIP, SURPRISED_FACE, encode, fer_face_array, lie_about_size, portrait,
+                    write_video)
+from core.archives import MAX_ENTRIES
+from core.labeller import BATCH_SIZE, WORKERS, Labeller
+from core.labelling import LabelError, label, read_rows
 from core.recognise import load_classifier, recognise
-from core.video import FaceTracker, VideoFrames
+from core.video import VideoFrames
+from test_video import lying_avi
 
 BLANK = np.full((480, 640, 3), 128, dtype=np.uint8)
 
@@ -85,6 +89,21 @@ def test_video_rows_are_the_try_it_answers_for_each_sampled_frame_and_follow_the
     assert summary.video_seconds == pytest.approx(3.0) and not summary.notes
 
 
+def test_two_people_one_after_the_other_in_the_same_place_get_two_ids(tmp_path, face, classifier):
+    """Issue 24.7: one person walks off and another steps into the same place at once; the boxes overlap,
+    the faces do not look alike, so the second person is a new face."""
+    with zipfile.ZipFile(SAMPLE_ZIP) as archive:
+        other = fer_face_array(archive.read(SURPRISED_FACE))
+    frames = [portrait(face, [(200 + i, 120)]) for i in range(10)] + \
+        [portrait(other, [(205 + i, 120)]) for i in range(10)]
+    summary = label(write_video(tmp_path / "swap.mp4", frames, fps=10), tmp_path / "swap.csv", fps=5,
+                    classifier=classifier)
+    rows = read_rows((tmp_path / "swap.csv").read_text())
+    assert [(row["time_s"], row["face"]) for row in rows] == \
+        [(f"{0.2 * k:.3f}", "1") for k in range(5)] + [(f"{0.2 * k:.3f}", "2") for k in range(5, 10)]
+    assert summary.people == 2
+
+
 def test_a_face_that_leaves_for_long_gets_a_new_id_and_two_faces_keep_theirs(tmp_path, face, classifier):
     two = [portrait(face, [(40 + 2 * i, 140), (380 - 2 * i, 140)], side=200) for i in range(10)]
     frames = two + [BLANK] * 15 + walking_face(face, 10)  # 1 s of two faces, 1.5 s of nobody, then one face
@@ -100,14 +119,6 @@ def test_a_face_that_leaves_for_long_gets_a_new_id_and_two_faces_keep_theirs(tmp
     assert {row["face"] for row in rows if float(row["time_s"]) >= 2.5} == {"3"}
     # Sampled at 0.0-0.8 s (two faces), 1.0-2.4 s (nobody), 2.6-3.4 s (one face).
     assert (summary.frames, summary.frames_with_faces, summary.faces, summary.people) == (18, 10, 15, 3)
-
-
-def test_face_tracker_matches_by_overlap_and_forgets_after_a_second():
-    tracker = FaceTracker()
-    assert tracker.assign(0.0, [Box(0, 0, 100, 100), Box(300, 0, 100, 100)]) == [1, 2]
-    assert tracker.assign(0.2, [Box(310, 5, 100, 100), Box(10, 0, 100, 100)]) == [2, 1]  # order does not matter
-    assert tracker.assign(0.4, [Box(600, 300, 80, 80), Box(20, 0, 100, 100)]) == [3, 1]  # a newcomer
-    assert tracker.assign(2.0, [Box(20, 0, 100, 100)]) == [4]  # unseen for 1.6 s: a new face
 
 
 def test_a_video_without_faces_gives_a_header_only_csv_and_says_so(tmp_path, classifier):
@@ -166,6 +177,71 @@ def test_a_folder_of_photos_gives_a_row_per_face_and_counts_what_it_skips(tmp_pa
     assert sum(summary.emotions.values()) == 6
 
 
+def colour_photo(face: np.ndarray) -> np.ndarray:
+    """The face in a warm colour cast, as phone photos are: its gray differs by how colour is turned to gray."""
+    rgb = portrait(face).astype(np.float32)
+    return (rgb * np.array([1.0, 0.8, 0.55])).clip(0, 255).astype(np.uint8)
+
+
+def large_photo(face: np.ndarray, side: int = 3000) -> np.ndarray:
+    """The 640x480 portrait enlarged to `side` pixels wide: over core.images.MAX_SIDE, so it is read shrunk."""
+    from PIL import Image
+
+    height = side * 480 // 640
+    return np.asarray(Image.fromarray(colour_photo(face)).resize((side, height), Image.Resampling.BICUBIC))
+
+
+def test_photos_are_read_exactly_as_try_it_reads_them(tmp_path, face, fer_faces, classifier):
+    """Issue 24.2 and 24.3: Label answers a photo with Try it's probabilities to the last digit and its boxes,
+    in the photo's own pixels (a photo over 2048 px is searched shrunk, and its boxes are scaled back)."""
+    photos = {"colour.jpg": encode(colour_photo(face), quality=90), "large.jpg": encode(large_photo(face), quality=90),
+              "gray.png": encode(portrait(face)[..., 0], "PNG"), "crop.jpg": fer_faces["sad"][0]}
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name, data in photos.items():
+        (folder / name).write_bytes(data)
+    batch = Labeller(classifier)({"path": np.array([str(folder)] * len(photos), dtype=object),
+                                  "member": np.array(list(photos), dtype=object),
+                                  "name": np.array(list(photos), dtype=object)})
+    label(folder, tmp_path / "out.csv", classifier=classifier)
+    written = {Path(row["source"]).name: row for row in read_rows((tmp_path / "out.csv").read_text())}
+    for index, (name, data) in enumerate(photos.items()):
+        [answer] = recognise(classifier, data).faces
+        assert [int(batch[k][index]) for k in ("x", "y", "width", "height")] == answer.box.as_list(), name
+        assert [batch[emotion][index] for emotion in classifier.classes] == \
+            [answer.probabilities[emotion] for emotion in classifier.classes], name  # exactly: one path
+        row = written[name]
+        assert [row[emotion] for emotion in classifier.classes] == \
+            [f"{answer.probabilities[emotion]:.4f}" for emotion in classifier.classes], name
+        assert [int(row[k]) for k in ("x", "y", "width", "height")] == answer.box.as_list(), name
+    # The large photo's face, 240 px at (200, 120) of 640x480 before it was enlarged 3000/640 times, is boxed there.
+    row, enlarged = written["large.jpg"], 3000 / 640
+    centre = (int(row["x"]) + int(row["width"]) / 2, int(row["y"]) + int(row["height"]) / 2)
+    assert centre == pytest.approx(((200 + 120) * enlarged, (120 + 120) * enlarged), abs=0.06 * 240 * enlarged)
+    assert int(row["width"]) > 0.5 * 240 * enlarged
+
+
+def test_a_video_over_2048_pixels_gets_boxes_in_its_own_pixels(tmp_path, face, classifier):
+    """Issue 24.2 for videos: frames are read shrunk to 2048 pixels, as photos are; boxes are in the video's pixels."""
+    import cv2
+
+    width, height = 2600, 1950
+    path = tmp_path / "large.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5, (width, height))
+    frame = cv2.resize(portrait(face), (width, height), interpolation=cv2.INTER_CUBIC)
+    for _ in range(3):
+        writer.write(frame)
+    writer.release()
+    label(path, tmp_path / "large.csv", fps=5, classifier=classifier)
+    rows = read_rows((tmp_path / "large.csv").read_text())
+    assert len(rows) == 3
+    enlarged = width / 640
+    for row in rows:  # the face, 240 px at (200, 120) of 640x480 before it was enlarged
+        centre = (int(row["x"]) + int(row["width"]) / 2, int(row["y"]) + int(row["height"]) / 2)
+        assert centre == pytest.approx(((200 + 120) * enlarged, (120 + 120) * enlarged), abs=0.06 * 240 * enlarged)
+        assert int(row["width"]) > 0.5 * 240 * enlarged
+
+
 def test_photos_over_many_batches_keep_their_order_and_their_own_answers(tmp_path, face, classifier):
     """Batches are labelled by several threads at once: the rows still follow the files, each with its own face."""
     count = WORKERS * BATCH_SIZE + 5
@@ -203,12 +279,13 @@ def test_a_zip_gives_the_same_rows_as_the_folder(tmp_path, face, fer_faces, clas
                                "nested zip (unzip it and give the folder)": 1}
 
 
-def test_a_zip_of_too_many_entries_is_refused_at_once(tmp_path):
+def test_a_zip64_of_too_many_entries_is_refused_at_once(tmp_path):
+    """Over 65,535 entries a zip is ZIP64, and its classic end record says 0xFFFF: the limit still holds."""
     archive = tmp_path / "many.zip"
     with zipfile.ZipFile(archive, "w") as zipped:
-        for number in range(MAX_ZIP_ENTRIES + 1):
+        for number in range(0x10000 + 1):
             zipped.writestr(f"{number}.jpg", b"")
-    with pytest.raises(LabelError, match=f"holds {MAX_ZIP_ENTRIES + 1:,} entries"):
+    with pytest.raises(LabelError, match=f"many.zip holds more than {MAX_ENTRIES:,} entries"):
         label(archive, tmp_path / "out.csv")  # refused before the model is even loaded
     assert not (tmp_path / "out.csv").exists()
 
@@ -230,7 +307,7 @@ def test_zip_bombs_are_skipped_in_bounded_memory(tmp_path, face, classifier):
     tracemalloc.stop()
     assert peak < 10 << 20  # members are inflated only up to their declared size: the 30 MB never are
     assert summary.photos == 1 and summary.faces == 1
-    assert summary.skipped == {"photo over 20 MB": 1, "unreadable photo": 1}
+    assert summary.skipped == {"file over 20 MB": 1, "unreadable photo": 1}
 
 
 def test_an_empty_folder_or_unknown_file_is_one_message_and_no_csv(tmp_path, classifier):
@@ -257,3 +334,43 @@ def test_an_interrupted_run_leaves_no_csv_behind(tmp_path, face, classifier):
         label(path, tmp_path / "out.csv", fps=10, classifier=classifier, progress=stop)
     assert (tmp_path / "out.csv").read_text() == "the previous, complete labels\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv", "walk.mp4"]
+
+
+# -- uploads from the dashboard ------------------------------------------------------------------------------
+
+
+def test_an_upload_longer_than_the_limit_is_refused_whatever_it_declares(tmp_path, face, classifier):
+    """Issue 24.P3: a video that declares 0.5 s but runs 4 s is stopped by its decoded frames."""
+    from core.label_uploads import label_upload
+    from core.labelling import VideoTooLong
+
+    video = lying_avi(tmp_path / "liar.avi", face)
+    assert VideoFrames(video).info.duration_s == pytest.approx(0.5)
+    with pytest.raises(VideoTooLong) as error:
+        label_upload("talk.avi", video.read_bytes(), classifier, max_video_s=2, scratch_root=tmp_path / "scratch")
+    message = str(error.value)
+    assert message.startswith("talk.avi runs past 2 s, the limit here (it declares 0.5 s)") and "\n" not in message
+    assert str(tmp_path) not in message and "scripts/label.py talk.avi" in message
+    assert list((tmp_path / "scratch").iterdir()) == []  # the scratch folder went with the failure
+    done = label_upload("talk.avi", video.read_bytes(), classifier, max_video_s=10, scratch_root=tmp_path / "scratch")
+    assert done.summary.frames == 20 and done.video
+
+
+@pytest.mark.parametrize("name", ["表" * 90 + ".zip", "a\0b.zip", "../../etc/evil.zip"])
+def test_an_upload_of_any_name_is_labelled_in_a_scratch_folder_of_its_own(tmp_path, face, classifier, name):
+    """Issue 24.P7 and P12: the upload's name never becomes a file name (90 CJK characters are too long for one,
+    a NUL cannot be in one); the scratch folder is removed, and one left by a killed process is removed too."""
+    from core.label_uploads import label_upload, shown_name
+
+    scratch = tmp_path / "scratch"
+    orphan = scratch / "999999999-left-by-a-kill"  # no process has this id
+    orphan.mkdir(parents=True)
+    (orphan / "upload.mp4").write_bytes(b"half a video")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zipped:
+        zipped.writestr("happy/one.jpg", encode(portrait(face)))
+    done = label_upload(name, buffer.getvalue(), classifier, scratch_root=scratch)
+    assert [row["source"] for row in done.rows] == ["happy/one.jpg"] and done.summary.faces == 1
+    assert done.name == shown_name(name) and "\0" not in done.name and "/" not in done.name
+    assert list(thumbnail[:2] for thumbnail in done.thumbnails.values()) == [b"\xff\xd8"]  # a JPEG of the face
+    assert list(scratch.iterdir()) == []

@@ -9,11 +9,12 @@ import zipfile
 import numpy as np
 import pytest
 
-from core.live import HOLD_S, LiveSession, VoiceRule, clip_seconds
+from core.live import HOLD_S, LiveSession, VoiceRule
+from core.voices import playable_seconds
 from core.paths import VOICES_DIR
 from core.recognise import load_classifier, recognise
 from core.voices import load_voice_bank
-from photos import HAPPY_FACE, SAMPLE_ZIP, SURPRISED_FACE, portrait
+from support.photos import HAPPY_FACE, SAMPLE_ZIP, SURPRISED_FACE, portrait
 
 FRAME_S = 0.1  # made-up frames ten a second
 
@@ -88,7 +89,7 @@ def test_a_session_boxes_every_frame_and_answers_each_held_expression_with_its_v
     assert [v.clip.emotion for v in voices] == expected
     assert voices[0].started_s == pytest.approx(HOLD_S, abs=0.15)
     assert voices[1].started_s == pytest.approx(5 + HOLD_S, abs=0.15)
-    assert voices[0].duration_s == pytest.approx(clip_seconds(voices[0].clip.path)) and voices[0].duration_s > 0.5
+    assert voices[0].duration_s == pytest.approx(playable_seconds(voices[0].clip.path)) and voices[0].duration_s > 0.5
     state = session.state()
     assert state.emotion == expected[1] and state.faces == 1 and state.confidence > 0.5
     assert state.frames_per_s == pytest.approx(30, rel=0.05)  # every frame drawn...

@@ -7,9 +7,9 @@ import time
 import numpy as np
 import pytest
 
-from photos import encode, fer_face_array, portrait
+from support.photos import encode, fer_face_array, portrait
 from core.calibration import apply_temperature
-from core.faces import detect_faces
+from core.faces import face_boxes
 from core.images import to_gray
 from core.recognise import MAX_FACES, Classifier, load_classifier, recognise
 
@@ -22,7 +22,7 @@ def classifier():
 @pytest.fixture(scope="module")
 def detectable(fer_faces):
     """Real FER faces that OpenCV finds once they are set in a larger photo."""
-    return [f for e in ("happy", "surprise", "neutral") for f in fer_faces[e] if len(detect_faces(to_gray(portrait(f)))) == 1]
+    return [f for e in ("happy", "surprise", "neutral") for f in fer_faces[e] if len(face_boxes(to_gray(portrait(f)))) == 1]
 
 
 def test_the_fast_runtime_gives_the_keras_models_probabilities(classifier, fer_faces):
@@ -62,6 +62,20 @@ def test_portrait_face_is_found_and_boxed(classifier, detectable):
     assert 200 < x + w / 2 < 440 and 120 < y + h / 2 < 320 and 150 < w < 400
 
 
+def test_boxes_are_in_the_photos_own_pixels_when_it_is_shrunk_to_be_read(classifier, detectable):
+    """Issue 24 #2: a photo over 2048 pixels is read shrunk; its boxes were reported in the shrunk pixels."""
+    import cv2
+
+    small = portrait(detectable[0], [(260, 100)])  # 640x480, the face's centre at (380, 220)
+    big = cv2.resize(small, (3200, 2400), interpolation=cv2.INTER_CUBIC)  # five times larger than it
+    expected = [5 * v for v in recognise(classifier, encode(small)).main_face.box.as_list()]
+    result = recognise(classifier, encode(big, quality=92))
+    assert result.photo_size == (3200, 2400) and max(result.image.shape) == 2048
+    x, y, w, h = result.main_face.box.as_list()
+    assert abs(x + w / 2 - 5 * 380) < 150 and abs(y + h / 2 - 5 * 220) < 150  # on the face, not 2048/3200 of the way
+    assert np.allclose([x, y, w, h], expected, atol=25)  # what the small photo's box says, five times over
+
+
 def test_crowd_photo_reports_every_face_largest_first(classifier, detectable):
     import cv2
 
@@ -84,9 +98,9 @@ def test_visitors_detecting_at_the_same_time_get_their_own_faces(detectable):
 
     photos = [to_gray(portrait(face, [(100 + 40 * (i % 5), 60 + 30 * (i % 4))], side=200 + 10 * (i % 6)))
               for i, face in enumerate(detectable * 3)]
-    alone = [detect_faces(photo) for photo in photos]
+    alone = [face_boxes(photo) for photo in photos]
     with ThreadPoolExecutor(4) as pool:
-        together = list(pool.map(detect_faces, photos))
+        together = list(pool.map(face_boxes, photos))
     assert together == alone
 
 

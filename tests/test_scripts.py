@@ -1,11 +1,13 @@
-"""The terminal interface, as independent scoring and users run it."""
+"""The terminal interface, as independent scoring and users run it.
+
+Each script is called in-process through its `main(argv)` (one TensorFlow start-up for the whole session), and
+started once as a user types it, from a shell: `--help`, which must not wait for TensorFlow.
+"""
 
 from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -14,38 +16,48 @@ import pytest
 from PIL import Image
 
 from core.paths import SHIPPED_MODEL_DIR
-from core.runs import read_metadata
 from core.tta import view_count
 from core.voices import STRONG_CONFIDENCE
-from photos import HAPPY_FACE, SAMPLE_ZIP, encode, portrait
-from photos import PROJECT_ROOT as ROOT
+from support.photos import HAPPY_FACE, PROJECT_ROOT, SAMPLE_ZIP, encode, portrait
+from support.scripts import SCRIPTS_DIR, error_lines, run_main, run_process
 
-SCRIPTS = ["build_dataset", "train", "evaluate", "predict", "build_voice_bank", "calibrate"]
-
-
-def run(*args, check=True) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    if check and result.returncode != 0:
-        raise AssertionError(f"exit {result.returncode}: {result.stderr[-2000:]}")
-    return result
+SCRIPTS = sorted(path.stem for path in SCRIPTS_DIR.glob("*.py"))
+# What a script must not import before it has read its arguments: seconds of start-up for a typo or --help.
+HEAVY_MODULES = ("tensorflow", "keras", "jax", "ray", "onnxruntime")
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
-def test_every_script_has_help(script):
-    assert "usage:" in run(f"scripts/{script}.py", "--help").stdout
+def test_every_script_starts_from_a_shell_and_reads_its_arguments_before_heavy_imports(script):
+    started = run_process("-X", "importtime", f"scripts/{script}.py", "--help", timeout_s=120)
+    assert started.returncode == 0, started.stderr[-2000:]
+    assert "usage:" in started.stdout
+    imported = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in started.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert not imported & set(HEAVY_MODULES), f"{script} --help imports {sorted(imported & set(HEAVY_MODULES))}"
+
+
+def output(capsys) -> str:
+    return capsys.readouterr().out
 
 
 @pytest.fixture(scope="module")
 def fer_photo(tmp_path_factory) -> Path:
-    with zipfile.ZipFile(ROOT / "samples" / "fer2013-sample.zip") as archive:
-        name = next(n for n in archive.namelist() if n.startswith("test/happy/"))
+    with zipfile.ZipFile(SAMPLE_ZIP) as archive:
         path = tmp_path_factory.mktemp("photos") / "face.jpg"
-        path.write_bytes(archive.read(name))
+        path.write_bytes(archive.read(HAPPY_FACE))
     return path
 
 
-def test_predict_json_names_faces_and_a_voice(fer_photo):
-    answer = json.loads(run("scripts/predict.py", fer_photo, "--seed", "1", "--json").stdout)
+def test_predict_from_a_shell_names_the_face_and_the_voice(fer_photo):
+    """The README's command, as a user types it."""
+    answered = run_process("scripts/predict.py", fer_photo)
+    assert answered.returncode == 0, answered.stderr[-2000:]
+    assert answered.stdout.startswith("face 1 at") and "voice:" in answered.stdout
+
+
+def test_predict_json_names_faces_and_a_voice(fer_photo, capsys):
+    assert run_main("predict", fer_photo, "--seed", "1", "--json") == 0
+    answer = json.loads(output(capsys))
     face = answer["faces"][0]
     assert face["emotion"] in face["probabilities"] and len(face["box"]) == 4
     assert answer["voice"]["emotion"] == face["emotion"]
@@ -54,22 +66,23 @@ def test_predict_json_names_faces_and_a_voice(fer_photo):
     strong = face["probabilities"][face["emotion"]] >= STRONG_CONFIDENCE
     assert answer["voice"]["intensity"] == ("strong" if strong and face["emotion"] != "neutral" else "normal")
     assert answer["voice"]["gender"] in answer["voice"]["speaker"]
-    again = json.loads(run("scripts/predict.py", fer_photo, "--seed", "1", "--json").stdout)
-    assert again["voice"] == answer["voice"]
+    assert run_main("predict", fer_photo, "--seed", "1", "--json") == 0
+    assert json.loads(output(capsys))["voice"] == answer["voice"]
 
 
-def test_predict_honours_the_gender_asked_for(fer_photo):
+def test_predict_honours_the_gender_asked_for(fer_photo, capsys):
     for gender in ("female", "male"):
-        answer = json.loads(run("scripts/predict.py", fer_photo, "--gender", gender, "--json").stdout)
-        assert answer["voice"]["gender"] == gender
+        assert run_main("predict", fer_photo, "--gender", gender, "--json") == 0
+        assert json.loads(output(capsys))["voice"]["gender"] == gender
 
 
-def test_predict_explain_writes_the_photo_with_heatmaps(tmp_path):
+def test_predict_explain_writes_the_photo_with_heatmaps(tmp_path, capsys):
     photo = tmp_path / "portrait.png"
     with zipfile.ZipFile(SAMPLE_ZIP) as archive:
         photo.write_bytes(encode(portrait(archive.read(HAPPY_FACE)), "PNG"))
     out = tmp_path / "why.png"
-    answer = json.loads(run("scripts/predict.py", photo, "--explain", out, "--json").stdout)
+    assert run_main("predict", photo, "--explain", out, "--json") == 0
+    answer = json.loads(output(capsys))
     assert answer["explanation"] == str(out)
     drawn = np.asarray(Image.open(out).convert("RGB")).astype(int)
     assert drawn.shape[:2] == (480, 640)
@@ -78,41 +91,35 @@ def test_predict_explain_writes_the_photo_with_heatmaps(tmp_path):
     assert colour[y : y + h, x : x + w].mean() > 0.5  # the heatmap covers the face
     assert not colour[:, : x - 40].any()  # and nothing left of it
     assert not list(tmp_path.glob(".*partial*"))  # written atomically: no temporary file left behind
-    bad = run("scripts/predict.py", photo, "--explain", tmp_path / "why.txt", check=False)
-    assert bad.returncode == 2 and "--explain" in bad.stderr and "Traceback" not in bad.stderr
+    assert run_main("predict", photo, "--explain", tmp_path / "why.txt") == 2
+    assert "--explain" in capsys.readouterr().err
 
 
-def test_predict_human_output(fer_photo):
-    out = run("scripts/predict.py", fer_photo).stdout
-    assert out.startswith("face 1 at") and "voice:" in out
-
-
-@pytest.mark.parametrize("content", [b"", b"plain text, not a photo", None])
-def test_predict_bad_photo_is_one_line_without_traceback(tmp_path, content):
+@pytest.mark.parametrize("content", [b"", b"plain text, not a photo", None], ids=["empty", "text", "missing"])
+def test_predict_bad_photo_is_one_line_without_traceback(tmp_path, content, capsys):
     photo = tmp_path / "bad.jpg"
     if content is not None:
         photo.write_bytes(content)
-    result = run("scripts/predict.py", photo, check=False)
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1
+    assert run_main("predict", photo) == 2
+    assert len(error_lines(capsys.readouterr().err)) == 1
 
 
-def test_evaluate_json_contract(sample_zip):
-    report = json.loads(run("scripts/evaluate.py", "--data", sample_zip, "--json").stdout)
+def test_evaluate_json_contract(sample_zip, capsys):
+    assert run_main("evaluate", "--data", sample_zip, "--json") == 0
+    report = json.loads(output(capsys))
     assert set(report) >= {"n", "accuracy", "per_class", "confusion_matrix", "classes", "accuracy_5class", "n_5class"}
     assert report["n"] == 140 and report["n_5class"] == 100
     assert sum(map(sum, report["confusion_matrix"])) == 140
     assert set(report["per_class"]) == set(report["classes"])
-    # which inference options produced these scores: the shipped model's own views and temperature
-    shipped = read_metadata(SHIPPED_MODEL_DIR)
+    # which inference options produced these scores: the shipped model's own views and temperature, as saved
+    shipped = json.loads((SHIPPED_MODEL_DIR / "metadata.json").read_text())
     assert report["inference"] == {"tta": shipped["tta"], "views": view_count(shipped["tta"]), "models": 1,
                                    "temperature": shipped["temperature"], "runtime": "TensorFlow Lite, 8-bit weights"}
 
 
-def test_evaluate_compares_two_models_on_the_faces_both_know(sample_zip):
-    report = json.loads(run("scripts/evaluate.py", "--data", sample_zip, "--compare", "models/seed", "--json").stdout)
+def test_evaluate_compares_two_models_on_the_faces_both_know(sample_zip, capsys):
+    assert run_main("evaluate", "--data", sample_zip, "--compare", PROJECT_ROOT / "models" / "seed", "--json") == 0
+    report = json.loads(output(capsys))
     comparison = report["comparison"]
     assert comparison["classes"] == ["angry", "fear", "happy", "sad", "surprise"] and comparison["n"] == 100
     assert "disgust, neutral left out" in comparison["note"]
@@ -128,40 +135,52 @@ def test_evaluate_compares_two_models_on_the_faces_both_know(sample_zip):
     assert report["calibration"]["temperature"] > 0 and 0 <= report["calibration"]["ece_after"] <= 1
 
 
-def test_calibrate_fits_on_the_validation_split_and_refuses_data_without_train(tmp_path, sample_zip):
+def test_evaluate_refuses_a_missing_dataset(capsys):
+    assert run_main("evaluate", "--data", "/nonexistent/fer.zip", "--json") == 2
+    [line] = error_lines(capsys.readouterr().err)
+    assert "does not exist" in line
+
+
+def test_calibrate_fits_on_the_validation_split_and_refuses_data_without_train(tmp_path, sample_zip, capsys):
     model = tmp_path / "seed"
-    shutil.copytree(ROOT / "models" / "seed", model)
+    shutil.copytree(PROJECT_ROOT / "models" / "seed", model)
     data = tmp_path / "faces.zip"  # the sample's test faces, posing as a train/ split
     with zipfile.ZipFile(sample_zip) as source, zipfile.ZipFile(data, "w") as target:
         for name in source.namelist():
             target.writestr(name.replace("test/", "train/", 1), source.read(name))
-    report = json.loads(run("scripts/calibrate.py", "--model", model, "--data", data, "--json").stdout)
+    assert run_main("calibrate", "--model", model, "--data", data, "--json") == 0
+    report = json.loads(output(capsys))
     assert report["n"] == 10  # 10% of the 100 faces of the seed's five emotions
     assert json.loads((model / "metadata.json").read_text())["temperature"] == report["temperature"]
-    refused = run("scripts/calibrate.py", "--model", model, "--data", sample_zip, check=False)
-    assert refused.returncode == 2 and "no 'train' split" in refused.stderr and "Traceback" not in refused.stderr
+    assert run_main("calibrate", "--model", model, "--data", sample_zip) == 2
+    [line] = error_lines(capsys.readouterr().err)
+    assert "no 'train' split" in line
 
 
-def test_train_refuses_missing_photos_in_one_line(tmp_path):
-    result = run("scripts/train.py", "--data", SAMPLE_ZIP, "--photos", tmp_path / "nowhere.zip", "--quiet", check=False)
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith("error:") and "nowhere.zip does not exist" in result.stderr
-    assert not (tmp_path / "runs").exists()
+def test_train_refuses_missing_photos_in_one_line(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    assert run_main("train", "--data", SAMPLE_ZIP, "--photos", tmp_path / "nowhere.zip", "--runs-dir", runs,
+                    "--quiet") == 2
+    [line] = error_lines(capsys.readouterr().err)
+    assert "nowhere.zip does not exist" in line
+    assert not runs.exists()
 
 
 @pytest.mark.parametrize("arguments, message", [
     ((), "--keep-start needs --init MODEL"),
     (("--init", "models/emovoice-vgg", "--keep-start", "1"), "--keep-start must be at least 0 and below 1"),
 ])
-def test_train_refuses_a_share_of_no_model_or_all_of_it(tmp_path, arguments, message):
-    result = run("scripts/train.py", "--data", SAMPLE_ZIP, "--keep-start", "0.5", *arguments,
-                 "--runs-dir", tmp_path / "runs", "--quiet", check=False)
-    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
-    assert not (tmp_path / "runs").exists()
+def test_train_refuses_a_share_of_no_model_or_all_of_it(tmp_path, arguments, message, capsys):
+    runs = tmp_path / "runs"
+    assert run_main("train", "--data", SAMPLE_ZIP, "--keep-start", "0.5", *arguments, "--runs-dir", runs,
+                    "--quiet") == 2
+    assert message in capsys.readouterr().err
+    assert not runs.exists()
 
 
 def test_photo_folds_refuses_a_model_already_taught_the_photos(tmp_path):
-    """Scored on photos it learned, a model would look better than it is on people it never saw."""
+    """Scored on photos it learned, a model would look better than it is on people it never saw.
+    (A benchmark: run as a user runs it, since tests never import benchmarks.)"""
     from core.data import source_fingerprint
 
     photos = tmp_path / "photos"
@@ -169,18 +188,16 @@ def test_photo_folds_refuses_a_model_already_taught_the_photos(tmp_path):
     with zipfile.ZipFile(SAMPLE_ZIP) as sample:
         (photos / "happy" / "Ann_Smith_0001.jpg").write_bytes(encode(portrait(sample.read(HAPPY_FACE))))
     model = tmp_path / "taught"
-    shutil.copytree(ROOT / "models" / "seed", model)
-    metadata = read_metadata(model)
-    (model / "metadata.json").write_text(json.dumps({**metadata, "photos": {"fingerprint": source_fingerprint(photos)}}))
-    result = run("benchmarks/photo_folds.py", "--data", SAMPLE_ZIP, "--photos", photos, "--model", model, check=False)
-    assert result.returncode == 2 and "was taught these photos" in result.stderr and "Traceback" not in result.stderr
+    shutil.copytree(PROJECT_ROOT / "models" / "seed", model)
+    metadata = json.loads((model / "metadata.json").read_text())
+    metadata["photos"] = {"source": str(photos), "fingerprint": source_fingerprint(photos), "faces": 1, "repeat": 1}
+    (model / "metadata.json").write_text(json.dumps(metadata))
+    refused = run_process("benchmarks/photo_folds.py", "--data", SAMPLE_ZIP, "--photos", photos, "--model", model)
+    assert refused.returncode == 2 and "was taught these photos" in refused.stderr
+    assert "Traceback" not in refused.stderr
 
 
-def test_evaluate_refuses_a_missing_dataset():
-    result = run("scripts/evaluate.py", "--data", "/nonexistent/fer.zip", "--json", check=False)
-    assert result.returncode == 2 and "does not exist" in result.stderr and "Traceback" not in result.stderr
+def test_build_dataset_reports_counts(sample_zip, tmp_path, capsys):
+    assert run_main("build_dataset", sample_zip, "--cache-dir", tmp_path, "--json") == 0
+    assert json.loads(output(capsys))["counts"]["test"]["happy"] == 20
 
-
-def test_build_dataset_reports_counts(sample_zip, tmp_path):
-    report = json.loads(run("scripts/build_dataset.py", sample_zip, "--cache-dir", tmp_path, "--json").stdout)
-    assert report["counts"]["test"]["happy"] == 20

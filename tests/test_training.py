@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 import zipfile
 from dataclasses import asdict, replace
 
@@ -20,14 +15,13 @@ from core.data import load_dataset
 from core.emotions import emotion_set
 from core.faces import find_faces
 from core.models import build_model
-from core.runs import METADATA_FILE, MODEL_FILE, ModelError, active_model_dir, list_runs, load_model, set_active
-from core.training import Cancelled, RandomWarp, augmenter, class_weights, recipe, save_ensemble, train, training_and_validation
-from photos import HAPPY_FACE, SAMPLE_ZIP, SURPRISED_FACE, portrait
-
-
-@pytest.fixture(scope="module")
-def sample(sample_zip, tmp_path_factory):
-    return load_dataset(sample_zip, cache_dir=tmp_path_factory.mktemp("cache"))
+from core.runs import METADATA_FILE, MODEL_FILE, ModelError, active_model_dir, list_runs, load_model, read_run, set_active
+from core.training import (
+    RandomWarp, augmenter, class_weights, recipe, save_ensemble, sharpness, split_faces, train,
+    training_and_validation, validation_targets,
+)
+from support.photos import HAPPY_FACE, SAMPLE_ZIP, SURPRISED_FACE, portrait
+from support.training import attach_test_votes, copy_run, sample, trained_run  # noqa: F401  (fixtures)
 
 
 def test_seed_architecture_is_the_student_model():
@@ -42,7 +36,7 @@ def test_a_run_writes_model_metadata_and_history(sample, tmp_path):
     progress = []
     config = recipe("seed", epochs=2, batch_size=32)
     metadata = train(config, sample, tmp_path, on_progress=progress.append)
-    assert metadata["status"] == "finished"
+    assert metadata.status == "finished"
     saved = json.loads((tmp_path / METADATA_FILE).read_text())
     assert saved["classes"] == ["angry", "fear", "happy", "sad", "surprise"]
     assert saved["architecture"] == "seed" and saved["input_size"] == 48
@@ -86,49 +80,56 @@ def test_labelled_photos_train_beside_the_dataset_cut_as_try_it_cuts_them(sample
     config = recipe("seed", epochs=1, batch_size=32, photo_repeat=3)
     metadata = train(config, sample, tmp_path / "run", photos=photos)
     own = len(training_and_validation(sample, emotion_set("seed"))[0][1])
-    assert metadata["dataset"]["train_images"] == own + 3 * 4
-    assert metadata["photos"] == {"source": str(folder), "fingerprint": photos.fingerprint, "faces": 4, "repeat": 3}
+    assert metadata.dataset.train_images == own + 3 * 4
+    assert json.loads((tmp_path / "run" / METADATA_FILE).read_text())["photos"] == {
+        "source": str(folder), "fingerprint": photos.fingerprint, "faces": 4, "repeat": 3}
 
 
 def test_cancel_stops_between_batches_and_keeps_nothing_half_written(sample, tmp_path):
     calls = []
     metadata = train(recipe("vgg", epochs=3, batch_size=16), sample, tmp_path,
                      should_stop=lambda: calls.append(1) or len(calls) > 3)
-    assert metadata["status"] == "cancelled" and metadata["epochs_trained"] == 0
+    assert metadata.status == "cancelled" and metadata.epochs_trained == 0
     assert not (tmp_path / MODEL_FILE).exists()
     assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
 
 
-def test_resume_continues_from_the_checkpoint_and_keeps_the_runs_record(sample, tmp_path):
-    first = train(recipe("seed", epochs=1, batch_size=32), sample, tmp_path / "first")
+def test_resume_continues_from_the_checkpoint_and_keeps_the_runs_record(sample, trained_run, tmp_path):
+    first = read_run(trained_run)
     run = tmp_path / "warm"
-    begun = train(recipe("seed", epochs=1, batch_size=32), sample, run, init_model=tmp_path / "first")
+    begun = train(recipe("seed", epochs=1, batch_size=32), sample, run, init_model=trained_run)
     metadata = train(recipe("seed", epochs=2, batch_size=32), sample, run, resume=True)
-    assert metadata["epochs_trained"] == 2
-    assert metadata["initialised_from"] == str(tmp_path / "first") and first["initialised_from"] is None
-    assert metadata["created"] == begun["created"]
-    assert metadata["training_seconds"] > begun["training_seconds"]
+    assert metadata.epochs_trained == 2
+    assert metadata.initialised_from == str(trained_run.resolve()) and first.initialised_from is None
+    assert metadata.created == begun.created
+    assert metadata.training_seconds > begun.training_seconds
     # The epochs and CPU time behind the weights add up across the warm start and the resume.
-    assert metadata["total_epochs"] == first["epochs_trained"] + 2
-    assert metadata["total_cpu_hours"] >= first["total_cpu_hours"] > 0
+    assert metadata.total_epochs == first.epochs_trained + 2
+    assert metadata.total_cpu_hours >= first.total_cpu_hours > 0
 
 
-def test_keep_start_averages_the_starting_model_into_the_best_epoch(sample, tmp_path):
-    train(recipe("seed", epochs=1, batch_size=32), sample, tmp_path / "start")
+def test_keep_start_averages_the_starting_model_into_the_best_epoch(sample, trained_run, tmp_path):
     config = recipe("seed", epochs=1, batch_size=32, learning_rate=0.01, keep_start=0.25)
-    metadata = train(config, sample, tmp_path / "run", init_model=tmp_path / "start")
-    start = load_model(tmp_path / "start").model.get_weights()
+    metadata = train(config, sample, tmp_path / "run", init_model=trained_run)
+    start = load_model(trained_run).model.get_weights()
     # One epoch: the checkpoint holds the best epoch's weights as trained, before the average.
     trained = keras.saving.load_model(tmp_path / "run" / "checkpoint.keras", compile=False).get_weights()
     kept = load_model(tmp_path / "run").model.get_weights()
     assert any(not np.allclose(s, t) for s, t in zip(start, trained))
     for s, t, k in zip(start, trained, kept):
         np.testing.assert_allclose(k, 0.25 * s + 0.75 * t, rtol=1e-5, atol=1e-6)
-    assert metadata["recipe"]["keep_start"] == 0.25 and 0 <= metadata["metrics"]["validation"]["accuracy"] <= 1
+    assert metadata.recipe["keep_start"] == 0.25 and 0 <= metadata.accuracy("validation") <= 1
     # Resumed after stopping while it scored (all epochs done), the run does not average a second time.
     train(config, sample, tmp_path / "run", resume=True)
     for k, again in zip(kept, load_model(tmp_path / "run").model.get_weights()):
         np.testing.assert_array_equal(again, k)
+    # Killed just after the averaged model was saved, before the metadata said so: --resume averages the
+    # trained weights again, not the average (before the fix: 0.25 * s + 0.75 * (0.25 * s + 0.75 * t)).
+    saved = json.loads((tmp_path / "run" / METADATA_FILE).read_text())
+    (tmp_path / "run" / METADATA_FILE).write_text(json.dumps({**saved, "start_kept": None, "status": "training"}))
+    train(config, sample, tmp_path / "run", resume=True)
+    for k, again in zip(kept, load_model(tmp_path / "run").model.get_weights()):
+        np.testing.assert_allclose(again, k, rtol=1e-6, atol=1e-7)
     with pytest.raises(ValueError, match="needs a model to start from"):
         train(config, sample, tmp_path / "alone")
 
@@ -147,7 +148,7 @@ def test_a_checkpoint_from_when_augmentation_was_a_layer_still_resumes(sample, t
     (tmp_path / "state.json").write_text(json.dumps({**state, "config": asdict(config)}))
 
     metadata = train(config, sample, tmp_path, resume=True)
-    assert metadata["status"] == "finished" and metadata["epochs_trained"] == 2
+    assert metadata.status == "finished" and metadata.epochs_trained == 2
     plain = [type(layer).__name__ for layer in build_model("seed", 5).layers]
     for saved in (tmp_path / "model.keras", tmp_path / "checkpoint.keras"):  # the net alone, in the new layout
         assert [type(layer).__name__ for layer in keras.saving.load_model(saved, compile=False).layers] == plain
@@ -164,14 +165,12 @@ def test_augmentation_runs_only_while_training_and_is_not_saved(sample, tmp_path
     metadata = train(recipe("vgg", epochs=1, batch_size=32), sample, tmp_path)
     saved = keras.saving.load_model(tmp_path / MODEL_FILE)
     assert "augment" not in [layer.name for layer in saved.layers]  # the product never runs augmentation
-    assert metadata["status"] == "finished" and metadata["backend"] == keras.backend.backend()
-    assert 0 < metadata["temperature"] and metadata["calibration"]["n"] == metadata["dataset"]["validation_images"]
+    assert metadata.status == "finished" and metadata.backend == keras.backend.backend()
+    assert 0 < metadata.temperature and metadata.calibration["n"] == metadata.dataset.validation_images
 
 
 def test_augmentation_moves_a_face_with_one_resampling_and_keeps_it_sharp(sample):
     """Three resamplings in a row blur a face to under half its sharpness; the one warp keeps most of it."""
-    from benchmarks.augment_blur import sharpness
-
     faces = sample.images["test"][:64].astype(np.float32)[..., None]
     warped = keras.ops.convert_to_numpy(augmenter(seed=1).layers[0](faces, training=True))
     assert not np.allclose(warped, faces) and sharpness(warped) > 0.6 * sharpness(faces)
@@ -180,8 +179,8 @@ def test_augmentation_moves_a_face_with_one_resampling_and_keeps_it_sharp(sample
     assert 0 < flipped.sum() < len(faces)  # each face mirrored or not, exactly, about half of them
 
 
-def test_damaged_models_are_refused_and_the_active_model_stays(sample, tmp_path, monkeypatch):
-    train(recipe("seed", epochs=1, batch_size=32), sample, tmp_path / "good")
+def test_damaged_models_are_refused_and_the_active_model_stays(trained_run, tmp_path):
+    copy_run(trained_run, tmp_path / "good")
     set_active(tmp_path / "good", runs_dir=tmp_path)
     assert active_model_dir(tmp_path) == tmp_path / "good"
 
@@ -203,22 +202,46 @@ def test_damaged_models_are_refused_and_the_active_model_stays(sample, tmp_path,
     (mismatch / METADATA_FILE).unlink()
     with pytest.raises(ModelError, match="metadata"):
         load_model(mismatch)
-    assert sorted(run["name"] for run in list_runs(tmp_path)) == ["broken", "good"]  # listed; loading it is refused
+    assert sorted(run.name for run in list_runs(tmp_path)) == ["broken", "good"]  # listed; loading it is refused
 
 
-def test_an_ensemble_folder_answers_the_mean_of_its_members(sample, tmp_path):
+def test_an_ensemble_folder_answers_the_mean_of_its_members(sample, trained_run, tmp_path):
     from core.evaluation import inference_options
     from core.recognise import load_classifier
 
-    members = [tmp_path / f"seed{seed}" for seed in (1, 2)]
-    for seed, folder in zip((1, 2), members):
-        train(recipe("seed", epochs=1, batch_size=32, seed=seed), sample, folder)
+    members = [trained_run, tmp_path / "seed2"]
+    train(recipe("seed", epochs=1, batch_size=32, seed=2), sample, members[1])
     metadata = save_ensemble(members, sample, tmp_path / "ensemble")
-    assert metadata["architecture"] == "ensemble of 2 (seed)" and len(metadata["members"]) == 2
-    assert 0 <= metadata["metrics"]["validation"]["accuracy"] <= 1 and metadata["temperature"] > 0
-    faces = sample.select(None, tuple(metadata["classes"]))[0][:16].astype(np.float32)[..., None]
+    assert metadata.architecture == "ensemble of 2 (seed)" and len(metadata.extra["members"]) == 2
+    assert 0 <= metadata.accuracy("validation") <= 1 and metadata.temperature > 0
+    faces = sample.select(None, tuple(metadata.classes))[0][:16].astype(np.float32)[..., None]
     expected = np.mean([load_model(folder).model.predict(faces, verbose=0) for folder in members], axis=0)
     assert np.allclose(load_model(tmp_path / "ensemble").model.predict(faces, verbose=0), expected, atol=1e-6)
     classifier = load_classifier(tmp_path / "ensemble")  # the product's path: one converted graph
     assert classifier.probabilities(faces[..., 0]).shape == (16, 5)
     assert inference_options(classifier)["models"] == 2
+
+
+def test_a_run_on_fer_plus_votes_records_them_and_validates_on_the_taggers_majority(sample_zip, tmp_path):
+    """Votes made here for the sample's faces: training takes their spread, validation their majority."""
+    voted = load_dataset(sample_zip, cache_dir=tmp_path / "cache")
+    majority_of = attach_test_votes(voted)
+    emotions = emotion_set("all")
+    held_out = split_faces(voted, emotions)[1]
+    scored, targets = validation_targets(held_out, emotions)
+    # The held-out faces' majorities as written above, ties left out
+    expected = [majority_of[str(name)] for name in voted.names["test"][_held_out_index(voted, emotions)]]
+    assert [emotions[label] for label in scored.labels] == [m for m in expected if m]
+    assert np.array_equal(targets.argmax(axis=1), scored.labels)
+
+    metadata = train(recipe("seed", emotions="all", epochs=1, batch_size=32), voted, tmp_path / "run")
+    assert metadata.status == "finished" and metadata.dataset.votes == "test-votes.csv"
+    assert json.loads((tmp_path / "run" / METADATA_FILE).read_text())["dataset"]["votes"] == "test-votes.csv"
+    assert metadata.dataset.validation_images == len(scored) == metadata.metrics["validation"]["n"]
+
+
+def _held_out_index(dataset, emotions) -> np.ndarray:
+    """Which of the sample's faces (all in test/) split_faces holds out, found by their pixels."""
+    held_out = split_faces(dataset, emotions)[1].images
+    faces = dataset.images["test"]
+    return np.array([next(i for i, face in enumerate(faces) if np.array_equal(face, held)) for held in held_out])

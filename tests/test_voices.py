@@ -115,6 +115,28 @@ def test_broken_clips_are_skipped_with_a_warning(tmp_path):
         choose_voice(bank, "fear", random.Random(0))
 
 
+def test_clips_with_a_valid_header_and_garbage_inside_are_skipped_with_a_warning(tmp_path):
+    """Issue 24 P8: such a clip was served and played nothing (the browser said DEMUXER_ERROR)."""
+    import numpy as np
+
+    garbage = np.random.default_rng(0).integers(0, 256, 20_000, dtype=np.uint8).tobytes()
+    copy_clip(REAL_CLIPS[0], tmp_path / "happy" / "good.mp3")
+    (tmp_path / "happy" / "id3.mp3").write_bytes(REAL_CLIPS[0].read_bytes()[:10] + garbage)  # an ID3 header
+    (tmp_path / "happy" / "frame.mp3").write_bytes(bytes([0xFF, 0xFB, 0x90, 0x00]) + garbage)  # an MPEG frame's
+    (tmp_path / "happy" / "riff.wav").write_bytes(b"RIFF" + (20_004).to_bytes(4, "little") + b"WAVE" + garbage)
+    (tmp_path / "happy" / "ogg.ogg").write_bytes(b"OggS" + garbage)
+    bank = load_voice_bank(tmp_path)
+    assert [clip.path.name for clip in bank.clips["happy"]] == ["good.mp3"]
+    assert all(name in " ".join(bank.warnings) for name in ("id3.mp3", "frame.mp3", "riff.wav", "ogg.ogg"))
+    assert 0.5 < bank.clips["happy"][0].duration_s < 10  # what Live waits for before the next voice
+
+
+def test_a_clip_is_described_by_its_speaker_and_sentence_never_its_file_name():
+    clip = load_voice_bank(VOICES_DIR).clips["happy"][0]
+    assert clip.described.startswith("RAVDESS actor ") and "“" in clip.described
+    assert clip.path.stem not in clip.described
+
+
 def test_missing_bank_folder_is_a_warning_not_a_crash(tmp_path):
     bank = load_voice_bank(tmp_path / "nowhere")
     assert bank.counts() == {e: 0 for e in EMOTIONS} and bank.warnings

@@ -10,7 +10,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from photos import HAPPY_FACE, PROJECT_ROOT, SAMPLE_ZIP, encode, fer_face_array, portrait
+from support.photos import HAPPY_FACE, PROJECT_ROOT, SAMPLE_ZIP, encode, fer_face_array, portrait
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""End to end in Chromium: a real `streamlit run` server, a photo upload and a (fake) webcam.
+"""End to end in Chromium: a real `streamlit run` server, a photo upload and a (fake) webcam. Slow: minutes.
 
 Screenshots of every page go to the test's output folder (test-results/); with
 EMOVOICE_UPDATE_SCREENSHOTS=1 they are also copied to docs/screenshots/ for the README:
@@ -15,13 +15,15 @@ import signal
 import subprocess
 import zipfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
 
-from benchmarks.load_tryit import start_streamlit, stop_streamlit
 from core.emotions import EMOTIONS
-from photos import PROJECT_ROOT, encode, fer_face_array, portrait, write_video
+from samples.bad_photos import bad_photos
+from support.photos import PROJECT_ROOT, encode, fer_face_array, portrait, write_video
+from support.server import start_streamlit, stop_streamlit
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots"
@@ -29,6 +31,7 @@ RESULT = re.compile(rf"Most prominent face: ({'|'.join(EMOTIONS)}) \(\d+%\)")
 SLOW = 90_000  # ms: the first photo loads TensorFlow and the model in the server, on 2 busy cores
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}"),
 ]
@@ -164,11 +167,25 @@ def test_a_close_up_and_a_rolled_head_are_answered(page, server_url, fer_face_jp
         screenshot(page, output_path, name)
 
 
-def test_every_page_renders(page, server_url, output_path):
+def test_every_page_renders_from_this_server_alone(page, server_url, output_path):
+    """Each page in the sidebar draws, and nothing is fetched from anywhere but the dashboard's own server
+    (issue 24: the browser fetched the tab's icon from fonts.gstatic.com)."""
     from playwright.sync_api import expect
+
+    elsewhere = []
+
+    def note_if_elsewhere(request) -> None:
+        address = urlsplit(request.url)
+        if address.scheme in ("http", "https", "ws", "wss") and address.hostname != "127.0.0.1":
+            elsewhere.append(request.url)
+
+    page.on("request", note_if_elsewhere)
 
     open_page(page, server_url)
     expect(page.get_by_role("heading", name="Voice bank")).to_be_visible()
+    sidebar = page.locator('[data-testid="stSidebarNav"]')
+    for name in ("Home", "Train", "Evaluate", "Try it", "Label", "Live"):
+        expect(sidebar.get_by_role("link", name=name, exact=True)).to_have_count(1)
     screenshot(page, output_path, "home")
 
     open_page(page, f"{server_url}/Train")
@@ -179,27 +196,30 @@ def test_every_page_renders(page, server_url, output_path):
     expect(page.get_by_role("heading", name="Misclassified faces")).to_be_visible(timeout=SLOW)
     screenshot(page, output_path, "evaluate")
 
+    for path in ("Label", "Live"):  # drawn, as the tests of their own pages check further
+        open_page(page, f"{server_url}/{path}")
+        expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+    assert not elsewhere, f"fetched from elsewhere: {sorted(set(elsewhere))}"
+
 
 def test_every_bad_photo_gets_a_message_and_the_next_photo_works(page, server_url, face_photo, tmp_path,
                                                                    output_path):
     """The README's bad-photo table, as a visitor meets it: one upload after another in one tab."""
     from playwright.sync_api import expect
 
-    from benchmarks.bad_inputs import cases
-
     open_page(page, f"{server_url}/Try_It")
     uploader = page.locator('[data-testid="stFileUploader"] input[type="file"]')
-    for name, file_name, data in cases():
-        photo = tmp_path / file_name
-        photo.write_bytes(data)
+    for bad in bad_photos():
+        photo = tmp_path / bad.file_name
+        photo.write_bytes(bad.data)
         uploader.set_input_files(str(photo))
-        page.get_by_text(file_name).wait_for(timeout=SLOW)  # this file, not the last one's answer
+        page.get_by_text(bad.file_name).wait_for(timeout=SLOW)  # this file, not the last one's answer
         answer = page.get_by_text(RESULT).or_(page.locator('[data-testid="stAlert"]'))
         expect(answer.first).to_be_visible(timeout=SLOW)
         settle(page)
         expect(page.locator('[data-testid="stException"]')).to_have_count(0)
-        screenshot(page, output_path, "bad_" + re.sub(r"\W+", "_", name).strip("_").lower(),
-                   publish=file_name == "truncated.jpg")  # the README shows one of them
+        screenshot(page, output_path, "bad_" + re.sub(r"\W+", "_", bad.kind).strip("_").lower(),
+                   publish=bad.file_name == "truncated.jpg")  # the README shows one of them
     uploader.set_input_files(str(face_photo))
     expect_result(page)
 
@@ -286,8 +306,8 @@ def test_killing_the_server_mid_training_loses_nothing(page, tmp_path):
         os.killpg(server.pid, signal.SIGKILL)
         server.wait()
 
-    progress = wait_for(running["run_dir"], 300, runs)
-    assert progress["status"] == "finished", progress.get("error")
+    progress = wait_for(running.run_dir, 300, runs)
+    assert progress.status == "finished", progress.error
     assert current_training(runs) is None  # the lock is free for the next run
     [run] = list_runs(runs)
-    assert run["status"] == "finished" and load_model(run["path"]).classes == tuple(run["classes"])
+    assert run.status == "finished" and load_model(run.path).classes == tuple(run.classes)

@@ -9,6 +9,7 @@ def test_home_shows_the_active_model_the_voice_bank_and_the_way_in(open_page):
     app = open_page("streamlit_app.py")
     metrics = {metric.label: metric.value for metric in app.metric}
     assert metrics["Architecture"] == "vgg" and metrics["Emotions"] == "7"
+    assert metrics["Agrees with people"].endswith("%")  # against FER+'s majority on test/, from its metadata
     assert metrics["Test accuracy"].endswith("%")
     [voices] = app.dataframe
     assert len(voices.value) == len(EMOTIONS) and (voices.value["clips"] > 0).all()
@@ -24,7 +25,9 @@ def test_evaluate_scores_the_shipped_model_on_the_bundled_sample(open_page):
     assert metrics["Accuracy, 7 emotions"].endswith("%")
     assert metrics["Accuracy on the seed's 5 emotions"].endswith("%")
     tables = [frame.value for frame in app.dataframe]
-    assert [list(t.index) for t in tables] == [list(EMOTIONS), ["angry", "fear", "happy", "sad", "surprise"]]
+    # The model's emotions, then the same against the FER+ majority (the sample's votes), then the seed's five.
+    assert [list(t.index) for t in tables] == [list(EMOTIONS), list(EMOTIONS), ["angry", "fear", "happy", "sad", "surprise"]]
+    assert metrics["Agrees with people (FER+)"].endswith("%") and tables[1]["support"].sum() == 140
     assert list(tables[0].columns) == ["precision", "recall", "f1", "support"]
     assert tables[0]["support"].sum() == 140
     mistakes = [caption for image in app.image for caption in image.captions if "→" in caption]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import zipfile
 
-from photos import encode, fer_face_array, portrait, write_video
+from support.photos import encode, fer_face_array, portrait, write_video
 
 PAGE = "pages/4_Label.py"
 LABELLING_TIMEOUT_S = 300  # a run that labels a whole video does far more than a Try-It click (AppTest's 60 s)
@@ -21,7 +21,7 @@ def upload(app, name: str, data: bytes, mime: str):
 def csv_of(app) -> list[str]:
     """The lines of the CSV the download button offers."""
     assert [button.proto.label for button in app.get("download_button")] == ["Download the CSV"]
-    return app.session_state.label_result["csv"].splitlines()
+    return app.session_state.label_result["labelled"].csv.splitlines()
 
 
 def test_a_video_gets_a_timeline_a_dominant_emotion_with_its_voice_and_a_csv(open_page, fer_face_jpeg, tmp_path):

@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 import pytest
 
-from benchmarks.load_tryit import cpu_seconds, start_streamlit, stop_streamlit
-from photos import HAPPY_FACE, PROJECT_ROOT, SAMPLE_ZIP, SURPRISED_FACE, portrait
+from support.photos import HAPPY_FACE, PROJECT_ROOT, SAMPLE_ZIP, SURPRISED_FACE, portrait
+from support.server import cpu_seconds, start_streamlit, stop_streamlit
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots"
@@ -28,6 +28,7 @@ WAIT_MS = 60_000  # the first frame loads TensorFlow and the model in the server
 FRAMES = re.compile(r"([\d.]+) frames a second · faces read ([\d.]+) times a second")
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}"),
 ]
@@ -80,7 +81,8 @@ def live_page(tmp_path_factory, browser_type):
 
 
 def voice_line(emotion: str) -> re.Pattern:
-    return re.compile(rf"(Now playing|Last voice): {emotion} \(\S+\)")
+    """The line naming the voice: its emotion, the actor and the sentence (issue 24 #8: not the file's name)."""
+    return re.compile(rf"(Now playing|Last voice): {emotion} · RAVDESS actor \d\d \((fe)?male\) · “[A-Z][a-z ]+”")
 
 
 def test_the_live_picture_is_boxed_and_the_voice_follows_the_change_of_expression(live_page, expressions,

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
-from core.background import current_training, wait_for
-from core.paths import SHIPPED_MODEL_DIR
+import pytest
+
+from core.background import cancel_training, current_training, wait_for
+from core.paths import CACHE_DIR, SHIPPED_MODEL_DIR
 from core.runs import active_model_dir, load_model, set_active
 from core.training import FINE_TUNE
-from photos import HAPPY_FACE, SAMPLE_ZIP, SURPRISED_FACE, encode, portrait
+from support.photos import HAPPY_FACE, SAMPLE_ZIP, SURPRISED_FACE, encode, portrait
 
 PAGE = "pages/1_Train.py"
 
@@ -29,7 +31,17 @@ def quick_seed_recipe(app):
     return app
 
 
-def test_a_run_trains_in_the_background_while_a_second_tab_is_told_it_is_busy(open_page):
+@pytest.fixture
+def operator(monkeypatch):
+    """The server was started by its operator (EMOVOICE_OPERATOR=1): its visitors may change the active model."""
+    monkeypatch.setenv("EMOVOICE_OPERATOR", "1")
+
+
+def chart_specs(app) -> list[str]:
+    return [chart.proto.spec for chart in app.get("vega_lite_chart")]
+
+
+def test_a_run_trains_in_the_background_while_a_second_tab_is_told_it_is_busy(open_page, operator):
     first_tab = quick_seed_recipe(open_page(PAGE))
     second_tab = quick_seed_recipe(open_page(PAGE))
 
@@ -37,25 +49,39 @@ def test_a_run_trains_in_the_background_while_a_second_tab_is_told_it_is_busy(op
     assert not first_tab.error, [e.value for e in first_tab.error]
     running = current_training()
     assert running is not None
-    run_dir = Path(running["run_dir"])
+    run_dir = running.run_dir
     assert any(run_dir.name in m.value for m in first_tab.markdown)  # its progress is shown
 
     second_tab.button(key="train").click().run()
     [busy] = second_tab.error
     assert "already in progress" in busy.value
     assert any(run_dir.name in m.value for m in second_tab.markdown)  # and the run that is going on
-    assert current_training()["run_dir"] == run_dir  # still the one run
+    assert current_training().run_dir == run_dir  # still the one run
+    # The second visitor may watch the run, not stop it.
+    assert not [button for button in second_tab.button if button.key == "cancel"]
+    assert any("only they can cancel it" in c.value for c in second_tab.caption)
 
-    progress = wait_for(run_dir, timeout_s=240)
-    assert progress["status"] == "finished", progress.get("error")
-    assert progress["metrics"]["validation"]["accuracy"] is not None
+    status = wait_for(run_dir, timeout_s=240)
+    assert status.status == "finished", status.error
+    assert status.accuracy("validation") is not None
 
     first_tab.run()  # the page notices the end, shows the result and lists the run
     assert not first_tab.exception, first_tab.exception
     assert any(run_dir.name in s.value and "finished" in s.value for s in first_tab.success)
-    assert run_dir.name in first_tab.dataframe[0].value["run"].tolist()
+    table = first_tab.dataframe[0].value
+    assert run_dir.name in table["run"].tolist()
+    # The sample has no test/: its test scores read "–" in the table, as in the metrics, never "None".
+    assert "None" not in table.astype(str).to_numpy().ravel().tolist() and "–" in table["test acc."].tolist()
+    assert table.columns[2] == "status"
+    # One epoch still draws its curves: a point per epoch, whole epoch numbers on the axis.
+    specs = chart_specs(first_tab)
+    assert specs and all('"point": true' in spec and '"format": "d"' in spec for spec in specs)
 
     try:
+        # One epoch on 140 faces reads near chance: making it active takes a second, deliberate click.
+        assert any("near chance" in w.value for w in first_tab.warning)
+        assert first_tab.button(key="make_active_latest").disabled
+        first_tab.checkbox(key="make_active_latest_confirm").check().run()
         first_tab.button(key="make_active_latest").click().run()
         assert active_model_dir() == run_dir
         home = open_page("streamlit_app.py")
@@ -76,15 +102,17 @@ def test_no_data_path_explains_where_to_get_fer2013(open_page):
     assert app.button(key="train").disabled
 
 
-def test_cancel_stops_the_run(open_page):
+def test_cancel_stops_the_run_and_only_its_own_visitor_may(open_page):
     app = quick_seed_recipe(open_page(PAGE))
     app.slider(key="epochs_seed").set_value(50).run()
     app.button(key="train").click().run()
-    run_dir = Path(current_training()["run_dir"])
+    run_dir = current_training().run_dir
 
+    assert not cancel_training(visitor="another visitor")  # B cannot stop A's run
+    assert not (run_dir / "cancel").exists()
     app.button(key="cancel").click().run()
-    progress = wait_for(run_dir, timeout_s=240)
-    assert progress["status"] == "cancelled"
+    status = wait_for(run_dir, timeout_s=240)
+    assert status.status == "cancelled"
     assert current_training() is None  # the lock is released: the next run may start
 
     app.run()
@@ -110,7 +138,7 @@ def labelled_photos_zip() -> bytes:
     return buffer.getvalue()
 
 
-def test_the_active_model_learns_uploaded_photos_and_keeps_a_share_of_itself(open_page):
+def test_the_active_model_learns_uploaded_photos_and_keeps_a_share_of_itself(open_page, operator):
     app = open_page(PAGE)
     app.segmented_control(key="data_kind").set_value("Bundled sample").run()
     app.radio(key="start").set_value("active").run()
@@ -122,10 +150,12 @@ def test_the_active_model_learns_uploaded_photos_and_keeps_a_share_of_itself(ope
     app.run()
     assert not app.error and not app.exception, (app.error, app.exception)
 
+    assert not list((CACHE_DIR / "uploads").glob("train-*"))  # chosen, not yet used: nothing saved
     app.button(key="train").click().run()
-    run_dir = Path(current_training()["run_dir"])
-    progress = wait_for(run_dir, timeout_s=300)
-    assert progress["status"] == "finished", progress.get("error")
+    run_dir = current_training().run_dir
+    status = wait_for(run_dir, timeout_s=300)
+    assert status.status == "finished", status.error
+    assert not list((CACHE_DIR / "uploads").glob("train-*"))  # read by the run, then deleted
     metadata = json.loads((run_dir / "metadata.json").read_text())
     assert Path(metadata["initialised_from"]).resolve() == SHIPPED_MODEL_DIR.resolve()
     assert metadata["photos"]["faces"] == 4 and metadata["recipe"]["keep_start"] == FINE_TUNE["keep_start"]
@@ -135,7 +165,7 @@ def test_the_active_model_learns_uploaded_photos_and_keeps_a_share_of_itself(ope
     try:  # made active, Home says what it learned
         set_active(run_dir)
         home = open_page("streamlit_app.py")
-        assert any("fer2013-sample.zip and 4 labelled photos (" in caption.value for caption in home.caption)
+        assert any("fer2013-train-sample.zip and 4 labelled photos (" in caption.value for caption in home.caption)
     finally:
         set_active(None)
 
@@ -143,7 +173,52 @@ def test_the_active_model_learns_uploaded_photos_and_keeps_a_share_of_itself(ope
 def test_a_photos_upload_that_is_not_a_zip_is_refused_before_training(open_page):
     app = open_page(PAGE)
     app.segmented_control(key="data_kind").set_value("Bundled sample").run()
-    app.file_uploader(key="photos").set_value(("photo.zip", b"not a zip at all", "application/zip")).run()
+    app.file_uploader(key="photos").set_value(("holiday photos.zip", b"not a zip at all", "application/zip")).run()
     [refused] = app.error
-    assert "not a readable zip" in refused.value and not app.exception
+    assert "holiday photos.zip is not a readable zip" in refused.value and not app.exception  # told by its own name
     assert app.button(key="train").disabled
+    assert not (CACHE_DIR / "uploads").exists() or not any((CACHE_DIR / "uploads").iterdir())  # and not kept
+
+
+def test_choosing_uploads_saves_nothing_until_train_is_pressed(open_page):
+    """A visitor who picks files and never trains leaves nothing on the server's disk."""
+    app = open_page(PAGE)
+    app.segmented_control(key="data_kind").set_value("Upload a zip or csv").run()
+    before = sorted(CACHE_DIR.rglob("*")) if CACHE_DIR.exists() else []
+    app.file_uploader(key="data_upload").set_value(("fer2013.zip", SAMPLE_ZIP.read_bytes(), "application/zip")).run()
+    app.file_uploader(key="photos").set_value(("my-photos.zip", labelled_photos_zip(), "application/zip")).run()
+    assert not app.exception and not app.error and not app.button(key="train").disabled
+    assert any("Faces to learn" in caption.value for caption in app.caption)
+    after = sorted(CACHE_DIR.rglob("*")) if CACHE_DIR.exists() else []
+    assert [p for p in after if p not in before and p.is_file()] == []
+
+
+def test_without_the_operator_no_visitor_changes_the_active_model(open_page, monkeypatch):
+    monkeypatch.delenv("EMOVOICE_OPERATOR", raising=False)
+    app = open_page(PAGE)
+    assert not [b for b in app.button if b.key in ("make_active_latest", "make_active_chosen")]
+    if app.dataframe:  # runs are listed; "Make active" is not offered
+        assert any("EMOVOICE_OPERATOR=1" in c.value for c in app.caption)
+
+
+def test_given_fer_plus_votes_the_page_offers_to_train_on_them(open_page):
+    from support.training import votes_csv
+
+    app = quick_seed_recipe(open_page(PAGE))
+    assert app.toggle(key="train_on_votes").value  # the bundled training sample has its votes beside it
+    with zipfile.ZipFile(SAMPLE_ZIP) as sample:
+        names = [name for name in sample.namelist() if name.endswith((".jpg", ".png"))]
+    emotions = [name.split("/")[1] for name in names]
+    votes = votes_csv(names, emotions, ["neutral"] * len(names), [False] * len(names))
+    app.segmented_control(key="data_kind").set_value("Upload a zip or csv").run()
+    app.file_uploader(key="data_upload").set_value(("faces.zip", SAMPLE_ZIP.read_bytes(), "application/zip")).run()
+    assert "train_on_votes" not in [toggle.key for toggle in app.toggle]  # an upload alone: no votes, no offer
+    app.file_uploader(key="votes_upload").set_value(("ferplus.csv", votes, "text/csv")).run()
+    assert app.toggle(key="train_on_votes").value  # offered, and on
+    app.button(key="train").click().run()
+    run_dir = current_training().run_dir
+    status = wait_for(run_dir, timeout_s=240)
+    assert status.status == "finished", status.error
+    metadata = json.loads((run_dir / "metadata.json").read_text())
+    assert metadata["dataset"]["votes"].endswith("ferplus.csv")
+    assert not list((CACHE_DIR / "uploads").glob("train-*"))  # the staged votes went with the run

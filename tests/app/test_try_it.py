@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from photos import encode, fer_face_array, portrait
+from support.photos import encode, fer_face_array, portrait
 from core.emotions import EMOTIONS
 from core.voices import STRONG_CONFIDENCE
 
@@ -90,9 +90,36 @@ def test_no_face_warns_and_whole_image_option_answers_anyway(open_page, noise_pn
     assert any("No face found" in w.value for w in app.warning)
     assert not app.get("audio")
 
+    assert not [w.value for w in app.warning if "--" in w.value]  # issue 24 #8: no command-line flag on a web page
+
     app.button(key="use_whole_image").click().run()  # one click instead of finding the checkbox
     assert app.checkbox(key="whole_image").value
     assert main_emotion(app) and playing(app)
+
+
+def test_the_whole_photo_choice_applies_to_that_photo_only(open_page, noise_png, two_faces_jpeg):
+    """Issue 24 #4: after "Use the whole photo as the face", the next photo (two people) was read as one face."""
+    app = upload(open_page(PAGE), "noise.png", noise_png, "image/png")
+    app.button(key="use_whole_image").click().run()
+    assert app.checkbox(key="whole_image").value and len(app.expander) == 1
+
+    upload(app, "two.jpg", two_faces_jpeg)
+    assert not app.checkbox(key="whole_image").value
+    assert [e.label[:7] for e in app.expander] == ["Face 1:", "Face 2:"]
+
+
+def test_ticked_before_any_photo_the_whole_image_option_applies_to_the_first(open_page, two_faces_jpeg):
+    app = open_page(PAGE)
+    app.checkbox(key="whole_image").check().run()
+    upload(app, "two.jpg", two_faces_jpeg)
+    assert app.checkbox(key="whole_image").value and len(app.expander) == 1
+
+
+def test_the_uploader_states_the_photo_limit_not_the_servers(open_page):
+    """Issue 24 #8: the uploader said "200MB per file" (the server's cap, for dataset zips); photos stop at 20 MB."""
+    from core.images import MAX_FILE_BYTES
+
+    assert open_page(PAGE).get("file_uploader")[0].proto.max_upload_size_mb == MAX_FILE_BYTES // 2**20 == 20
 
 
 def test_corrupt_empty_and_oversized_files_get_a_message_then_a_good_photo_works(open_page, fer_face_jpeg):

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_ZIP = PROJECT_ROOT / "samples" / "fer2013-sample.zip"
-# A happy FER2013 test face that OpenCV's detector still finds once enlarged into a portrait.
-HAPPY_FACE = "test/happy/PublicTest_12707362.jpg"
-SURPRISED_FACE = "test/surprise/PublicTest_64532931.jpg"  # likewise, and named surprise (99%) by the shipped model
+# A happy FER2013 test face that the detector still finds once enlarged into a portrait.
+HAPPY_FACE = "test/happy/fer0029960.png"
+SURPRISED_FACE = "test/surprise/fer0029002.png"  # likewise, and named surprise (99%) by the shipped model
 CENTRE = (200, 120)  # where a 240-pixel face sits in the middle of a 640x480 photo
 
 

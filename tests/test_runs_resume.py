@@ -1,0 +1,59 @@
+"""train.py --resume on the runs a kill leaves: stopped in the first epoch, warm-started from elsewhere."""
+
+from __future__ import annotations
+
+import json
+
+from core.paths import PROJECT_ROOT, SEED_MODEL_DIR
+from core.runs import METADATA_FILE, MODEL_FILE, STATE_FILE, load_model, read_run
+from core.training import recipe, train
+from support.photos import SAMPLE_ZIP
+from support.scripts import error_lines, run_main
+from support.training import sample  # noqa: F401  (fixture)
+
+
+def test_resume_of_a_run_killed_in_its_first_epoch_trains_it_again(sample, tmp_path, capsys):
+    run = tmp_path / "run"
+    calls = []
+    train(recipe("seed", epochs=1, batch_size=32), sample, run, should_stop=lambda: calls.append(1) or len(calls) > 2)
+    metadata = json.loads((run / METADATA_FILE).read_text())
+    (run / METADATA_FILE).write_text(json.dumps({**metadata, "status": "training"}))  # as a SIGKILL leaves it
+    assert not (run / STATE_FILE).exists()
+
+    assert run_main("train", "--resume", run, "--quiet") == 0  # before: FileNotFoundError (state.json)
+    assert "again from the start" in capsys.readouterr().err
+    assert read_run(run).status == "finished" and load_model(run)
+
+
+def test_resume_of_a_folder_that_never_began_is_one_line(tmp_path, capsys):
+    (tmp_path / "empty-run").mkdir()
+    assert run_main("train", "--resume", tmp_path / "empty-run") == 2
+    assert len(error_lines(capsys.readouterr().err)) == 1
+
+
+def test_resume_of_a_warm_started_run_works_from_another_folder(sample, tmp_path, monkeypatch, capsys):
+    """A run started from models/seed, typed relative to the project (as older runs recorded it), resumed
+    from another working folder, still finds its start model to average in."""
+    run = tmp_path / "warm"
+    monkeypatch.chdir(PROJECT_ROOT)
+    config = recipe("seed", epochs=1, batch_size=32, keep_start=0.5)
+    train(config, sample, run, init_model=SEED_MODEL_DIR.relative_to(PROJECT_ROOT))
+    metadata = json.loads((run / METADATA_FILE).read_text())
+    assert metadata["initialised_from"] == str(SEED_MODEL_DIR)  # recorded absolute now
+    (run / METADATA_FILE).write_text(json.dumps({**metadata, "initialised_from": "models/seed"}))  # as before
+
+    monkeypatch.chdir(tmp_path)
+    assert run_main("train", "--resume", run, "--epochs", "2", "--quiet") == 0  # before: ModelError
+    capsys.readouterr()
+    resumed = read_run(run)
+    assert resumed.epochs_trained == 2 and resumed.start_kept.share == 0.5 and (run / MODEL_FILE).is_file()
+
+
+def test_a_minutes_budget_sizes_the_epochs_from_the_first_one(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    assert run_main("train", "--data", SAMPLE_ZIP, "--recipe", "seed", "--epochs", "50", "--batch-size", "32",
+                    "--minutes", "0.01", "--runs-dir", runs, "--quiet") == 0
+    assert "1 of the 50 epochs fit in 0.01 minutes" in capsys.readouterr().err  # 0.6 s: only the timed epoch fits
+    [run] = runs.iterdir()
+    metadata = read_run(run)
+    assert metadata.status == "finished" and metadata.epochs_trained == 1 and metadata.recipe["epochs"] == 1
