@@ -167,6 +167,16 @@ class Evaluation:
     def summary(self) -> dict:
         return summary(self.probabilities, self.labels, self.classes, self.votes)
 
+    def calibration_faces(self) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities, labels) to judge calibration by: the taggers' majority where the faces have votes
+        (what a model trained on votes is calibrated to), else the dataset's labels."""
+        from core.votes import majority
+
+        if self.votes is None:
+            return self.probabilities, self.labels
+        agreed = majority(self.votes, self.classes)
+        return self.probabilities[agreed >= 0], agreed[agreed >= 0]
+
     def misclassified(self, limit: int = 24, seed: int = 0) -> list[tuple[np.ndarray, str, str, float]]:
         """Up to `limit` wrong answers (face, true, predicted, confidence), a random sample."""
         predicted = self.probabilities.argmax(axis=1)

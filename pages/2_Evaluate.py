@@ -101,10 +101,11 @@ with seed_tab:
 st.subheader("How far to trust its probabilities")
 # The classifier's probabilities are calibrated; the "before" figures need them as the net gave them.
 temperature = classifier.temperature
-raw = undo_temperature(evaluation.probabilities, temperature)
-calibration = calibration_report(raw, evaluation.labels, temperature)
+calibrated, calibration_labels = evaluation.calibration_faces()
+raw = undo_temperature(calibrated, temperature)
+calibration = calibration_report(raw, calibration_labels, temperature)
 figure_column, text_column = st.columns([3, 2])
-figure_column.pyplot(reliability_figure(raw, evaluation.labels, temperature), width="stretch")
+figure_column.pyplot(reliability_figure(raw, calibration_labels, temperature), width="stretch")
 before_column, after_column = text_column.columns(2)
 before_column.metric("ECE before", f"{calibration['ece_before']:.3f}")
 after_column.metric("ECE after", f"{calibration['ece_after']:.3f}",
@@ -117,7 +118,9 @@ fitted_on = classifier.metadata.get("calibration") or {}
 on_validation = (f" On its {fitted_on['n']:,} validation faces the fit took it from {fitted_on['ece_before']:.3f} to "
                  f"{fitted_on['ece_after']:.3f}." if {"n", "ece_before", "ece_after"} <= set(fitted_on) else "")
 text_column.caption("Expected calibration error: the gap between how sure the model says it is and how often it is "
-                    f"right, averaged over {BINS} confidence bins. {fitted}{on_validation}"
+                    f"right, averaged over {BINS} confidence bins"
+                    + (", right meaning the taggers' majority (FER+)" if evaluation.votes is not None else "")
+                    + f". {fitted}{on_validation}"
                     + (f" With {scores.n:,} faces the bins are noisy: the error can rise after calibration here "
                        "by chance alone; the validation figure is the one to trust." if scores.n < 1000 else ""))
 

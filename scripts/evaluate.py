@@ -60,13 +60,14 @@ def main(argv: list[str] | None = None) -> int:
     report["inference"] = inference_options(classifier)
     # The classifier's probabilities are calibrated; the "before" figures need them as the net gave them.
     temperature = classifier.temperature
-    raw = undo_temperature(evaluation.probabilities, temperature)
-    report["calibration"] = calibration_report(raw, evaluation.labels, temperature)
+    calibrated, calibration_labels = evaluation.calibration_faces()
+    raw = undo_temperature(calibrated, temperature)
+    report["calibration"] = calibration_report(raw, calibration_labels, temperature)
     if comparison:
         report["comparison"] = {"model_a": str(args.model), "model_b": str(args.compare), **comparison.summary()}
     if args.figures:
         figures = {"confusion_matrix.png": confusion_figure(evaluation.scores), "recall.png": recall_figure(evaluation.scores),
-                   "reliability.png": reliability_figure(raw, evaluation.labels, temperature)}
+                   "reliability.png": reliability_figure(raw, calibration_labels, temperature)}
         if evaluation.seed_scores:
             figures["confusion_matrix_5class.png"] = confusion_figure(evaluation.seed_scores)
         if evaluation.ferplus_scores:

@@ -41,7 +41,7 @@ def train_zip(tmp_path, sample_zip) -> Path:
     path = tmp_path / "tiny-fer.zip"
     with zipfile.ZipFile(sample_zip) as source, zipfile.ZipFile(path, "w") as target:
         for name in source.namelist():
-            if name.endswith(".jpg"):
+            if name.endswith((".jpg", ".png")):
                 _, emotion, file = name.split("/")
                 for copy in (1, 2):
                     target.writestr(f"train/{emotion}/{copy}-{file}", source.read(name))
