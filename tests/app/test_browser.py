@@ -41,9 +41,15 @@ pytestmark = [
 
 
 @pytest.fixture(scope="session")
-def server_url(scratch_folder):
-    """The dashboard for the whole session (runs and caches in the tests' scratch folder)."""
+def server_url(scratch_folder, browser):
+    """The dashboard for the whole session (runs and caches in the tests' scratch folder), its Home opened once as
+    a visitor arriving at its address does: until some session has run the entrypoint's st.navigation, Streamlit
+    serves a page opened by its own address from pages/ with its default sidebar."""
     server, url = start_streamlit(scratch_folder / "streamlit.log")
+    first = browser.new_page()
+    first.goto(url)
+    first.get_by_role("heading").first.wait_for(timeout=SLOW)
+    first.close()
     yield url
     stop_streamlit(server)
 
