@@ -131,14 +131,21 @@ def summary(probabilities: np.ndarray, labels: np.ndarray, classes: tuple[str, .
     return report
 
 
-def majority_scores(probabilities: np.ndarray, votes: np.ndarray | None, classes: tuple[str, ...]) -> Scores | None:
-    """Scores against the FER+ taggers' majority on the faces that have one, or None without votes."""
+def majority_faces(probabilities: np.ndarray, votes: np.ndarray | None,
+                   classes: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray] | None:
+    """(probabilities, majority labels) of the faces whose taggers agree on one of `classes`, or None without votes."""
     from core.votes import majority
 
     if votes is None or not (votes.sum(axis=1) > 0).any():
         return None
     agreed = majority(votes, classes)
-    return score(probabilities[agreed >= 0], agreed[agreed >= 0], classes)
+    return probabilities[agreed >= 0], agreed[agreed >= 0]
+
+
+def majority_scores(probabilities: np.ndarray, votes: np.ndarray | None, classes: tuple[str, ...]) -> Scores | None:
+    """Scores against the FER+ taggers' majority on the faces that have one, or None without votes."""
+    agreed = majority_faces(probabilities, votes, classes)
+    return None if agreed is None else score(*agreed, classes)
 
 
 @dataclass
@@ -170,12 +177,7 @@ class Evaluation:
     def calibration_faces(self) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities, labels) to judge calibration by: the taggers' majority where the faces have votes
         (what a model trained on votes is calibrated to), else the dataset's labels."""
-        from core.votes import majority
-
-        if self.votes is None:
-            return self.probabilities, self.labels
-        agreed = majority(self.votes, self.classes)
-        return self.probabilities[agreed >= 0], agreed[agreed >= 0]
+        return majority_faces(self.probabilities, self.votes, self.classes) or (self.probabilities, self.labels)
 
     def misclassified(self, limit: int = 24, seed: int = 0) -> list[tuple[np.ndarray, str, str, float]]:
         """Up to `limit` wrong answers (face, true, predicted, confidence), a random sample."""

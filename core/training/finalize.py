@@ -107,9 +107,8 @@ def final_metrics(run_dir: Path, tta: str, dataset: Dataset, emotions: tuple[str
     machine without TensorFlow can finish a run; a test checks that the two agree.
     """
     from core.calibration import calibration_report, fit_temperature
-    from core.evaluation import summary
+    from core.evaluation import majority_faces, summary
     from core.tta import inference_model
-    from core.votes import majority
 
     best = keras.saving.load_model(run_dir / MODEL_FILE, compile=False, safe_mode=True)
     save_model(best, run_dir / MODEL_FILE)  # without the optimizer's state: half the size, all the model
@@ -124,9 +123,9 @@ def final_metrics(run_dir: Path, tta: str, dataset: Dataset, emotions: tuple[str
         test = Faces(*dataset.select_with_votes("test", emotions))
         test_probabilities = probabilities(test.images)
         metrics["test"] = _brief(summary(test_probabilities, test.labels, emotions))
-        if test.has_votes:
-            agreed = majority(test.votes, emotions)
-            metrics["test_ferplus"] = _brief(summary(test_probabilities[agreed >= 0], agreed[agreed >= 0], emotions))
+        agreed = majority_faces(test_probabilities, test.votes, emotions)
+        if agreed is not None:
+            metrics["test_ferplus"] = _brief(summary(*agreed, emotions))
     calibration = calibration_report(val_probabilities, validation.labels, fit_temperature(val_probabilities, validation.labels))
     return metrics, calibration
 
