@@ -73,7 +73,7 @@ def main() -> int:
 
         tryit = statistics.median(median_ms(lambda p=p: try_it(p), 3) for p in photos)
         size_mb = (model_dir / "model.keras").stat().st_size / 2**20
-        rows.append((model_dir.name, classifier.metadata["architecture"], len(classifier.classes),
+        rows.append((model_dir.name, classifier.metadata.architecture, len(classifier.classes),
                      evaluation.scores.accuracy if len(classifier.classes) == 7 else None,
                      None if five is None else five.accuracy, evaluation.scores.n, latency, tryit, size_mb,
                      classifier.loaded.model.count_params()))

@@ -1,6 +1,6 @@
 """Soak: one real dashboard server, mixed browser sessions for a set time, with faulthandler on (issue 24 item 1).
 
-    python benchmarks/soak.py --minutes 60 [--port 8599] [--rss-csv soak-rss.csv]
+    python benchmarks/soak.py --minutes 60 [--port 8599] [--rss-csv soak-rss.csv] [--shots failed/]
 
 The server once died with a segfault after a Train run, a Label video and a Live session; the cause was the
 import order of streamlit_webrtc and TensorFlow (see streamlit_app.py and dashboard.py). This is the measurement
@@ -330,8 +330,17 @@ def train(page, url: str, _uploads: Uploads) -> None:
 SESSIONS = {"home": home, "try_it": try_it, "evaluate": evaluate, "label": label, "label_video": label_video, "live": live, "train": train}
 
 
-def run_session(browser, kind: str, url: str, uploads: Uploads, server: subprocess.Popen) -> SessionResult:
-    """One visitor: a fresh browser context and page, the session's steps, the page closed."""
+def failure_text(failure: Exception) -> str:
+    """Playwright's first line and the line that names what it was waiting for."""
+    lines = [line.strip() for line in str(failure).splitlines() if line.strip()]
+    waiting = next((line for line in lines[1:] if line.startswith(("waiting for", "- waiting for"))), "")
+    return f"{type(failure).__name__}: {lines[0][:200] if lines else ''}" + (f" ({waiting[:200]})" if waiting else "")
+
+
+def run_session(browser, kind: str, url: str, uploads: Uploads, server: subprocess.Popen,
+                shots: Path | None = None) -> SessionResult:
+    """One visitor: a fresh browser context and page, the session's steps, the page closed. A session that
+    fails leaves a screenshot of its page in `shots`, when given."""
     from playwright.sync_api import Error as PlaywrightError
 
     started = time.monotonic()
@@ -343,11 +352,14 @@ def run_session(browser, kind: str, url: str, uploads: Uploads, server: subproce
             SESSIONS[kind](page, url, uploads)
             settle(page)
         except PlaywrightError as failure:  # TimeoutError is one
-            error = f"{type(failure).__name__}: {str(failure).splitlines()[0][:200]}"
+            error = failure_text(failure)
         except RuntimeError as failure:
             error = str(failure)
         try:
             error = shown_exception(page) or error  # an exception on the page is the cause of a timeout after it
+            if error and shots:
+                shots.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(shots / f"{time.strftime('%H%M%S')}-{kind}.png"), full_page=True)
         except PlaywrightError:
             pass
     finally:
@@ -370,7 +382,7 @@ def session_order():
 # -- the run ---------------------------------------------------------------------------------------
 
 
-def soak(minutes: float, port: int, scratch: Path) -> SoakReport:
+def soak(minutes: float, port: int, scratch: Path, shots: Path | None = None) -> SoakReport:
     from playwright.sync_api import sync_playwright
 
     report = SoakReport(planned_minutes=minutes)
@@ -391,7 +403,7 @@ def soak(minutes: float, port: int, scratch: Path) -> SoakReport:
                         break
                     if not browser.is_connected():  # Chromium itself died: a new one, the session counts on
                         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                    result = run_session(browser, kind, url, uploads, server)
+                    result = run_session(browser, kind, url, uploads, server, shots)
                     report.sessions.append(result)
                     if report.warm_at_s is None and set(KINDS) <= {done.kind for done in report.sessions}:
                         report.warm_at_s = time.monotonic() - started
@@ -485,6 +497,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=60.0, help="how long to keep opening sessions (default 60)")
     parser.add_argument("--port", type=int, default=8599, help="the server's port on 127.0.0.1 (default 8599)")
     parser.add_argument("--rss-csv", type=Path, help="also write every memory sample to this CSV file")
+    parser.add_argument("--shots", type=Path, help="save a screenshot of every failed session in this folder")
     args = parser.parse_args(argv)
     if args.minutes <= 0:
         print("error: --minutes must be above 0", file=sys.stderr)
@@ -497,7 +510,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with tempfile.TemporaryDirectory(prefix="emovoice-soak-") as scratch:
         try:
-            report = soak(args.minutes, args.port, Path(scratch))
+            report = soak(args.minutes, args.port, Path(scratch), args.shots)
         except RuntimeError as error:  # the server did not start
             print(f"error: {error}", file=sys.stderr)
             return 1

@@ -146,19 +146,6 @@ def detected_faces(gray: np.ndarray, side: int = DETECTION_SIDE, threshold: floa
     return sorted(found, key=lambda f: f.box.area, reverse=True)
 
 
-# -- old names, kept while other owners' files still call them: find_faces (tests/test_training.py,
-# benchmarks/peers.py) and detect_faces (benchmarks/load_tryit.py). New code calls the names above; delete
-# these once those callers have moved.
-
-
-def find_faces(gray: np.ndarray, whole_image: bool = False) -> list[tuple[Box, np.ndarray]]:
-    """Alias: (box, 48x48 face) per face, largest first; `cropped_faces` with the unmoved view only."""
-    return [(crop.box, crop.face) for crop in cropped_faces(gray, whole_image, JITTER[:1]).faces]
-
-
-detect_faces = face_boxes  # alias
-
-
 def _search(gray: np.ndarray, side: int, threshold: float) -> list[tuple[tuple[np.ndarray, np.ndarray, float], float]]:
     """The faces found in `gray` searched at `side` pixels (longest side), each with that size's scale."""
     height, width = gray.shape[:2]

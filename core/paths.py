@@ -12,6 +12,7 @@ SHIPPED_MODEL_DIR = PROJECT_ROOT / "models" / "emovoice-vgg"
 SEED_MODEL_DIR = PROJECT_ROOT / "models" / "seed"
 VOICES_DIR = PROJECT_ROOT / "voices"
 SAMPLES_DIR = PROJECT_ROOT / "samples"
+RECIPES_DIR = PROJECT_ROOT / "recipes"  # one plain file per named training run (core.training.config)
 FACE_DETECTOR = PROJECT_ROOT / "models" / "detector" / "centerface.onnx"  # CenterFace, MIT (see its ATTRIBUTION.md)
 
 # Made on the user's machine (git-ignored); each can be moved with an environment variable.

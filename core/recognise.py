@@ -20,6 +20,7 @@ import numpy as np
 from core.calibration import apply_temperature
 from core.faces import MIN_FACE_SIDE, Box, cropped_faces
 from core.images import DecodedPhoto, ImageError, decode_photo, to_gray
+from core.records import RunMetadata
 from core.runs import MODEL_FILE, LoadedModel, ModelError, read_metadata, write_atomic
 
 MAX_FACES = 20  # a crowd photo is answered for its 20 largest faces
@@ -45,12 +46,13 @@ class Classifier:
         self.path = Path(model.path if isinstance(model, LoadedModel) else model)
         if self.path.suffix == ".keras":
             self.path = self.path.parent
-        self.metadata: dict = model.metadata if isinstance(model, LoadedModel) else read_metadata(self.path)
+        self.metadata = RunMetadata.from_json(
+            model.metadata if isinstance(model, LoadedModel) else read_metadata(self.path), path=self.path)
         self.quantized = quantized
-        self.classes: tuple[str, ...] = tuple(self.metadata["classes"])
-        self.tta = self.metadata.get("tta", "none")  # its views are part of the converted graph (core.tta)
+        self.classes: tuple[str, ...] = tuple(self.metadata.classes)
+        self.tta = self.metadata.tta  # its views are part of the converted graph (core.tta)
         # Fitted on validation faces after training (core.calibration); 1.0 leaves the probabilities as they are.
-        self.temperature = float(self.metadata.get("temperature", 1.0))
+        self.temperature = float(self.metadata.temperature)
         if not (self.path / MODEL_FILE).is_file():
             raise ModelError(f"{self.path} has no {MODEL_FILE}")
         try:

@@ -112,9 +112,9 @@ after_column.metric("ECE after", f"{calibration['ece_after']:.3f}",
                     delta=f"{calibration['ece_after'] - calibration['ece_before']:+.3f}", delta_color="inverse")
 fitted = (f"The model's temperature, T = {temperature:g}, was fitted on its validation faces; it changes no answer, "
           "only the probabilities, which choose a strong or a normal voice on Try it."
-          if "temperature" in classifier.metadata else
+          if classifier.metadata.calibration is not None else
           "This model has no fitted temperature yet: `scripts/calibrate.py` fits one.")
-fitted_on = classifier.metadata.get("calibration") or {}
+fitted_on = classifier.metadata.calibration or {}
 on_validation = (f" On its {fitted_on['n']:,} validation faces the fit took it from {fitted_on['ece_before']:.3f} to "
                  f"{fitted_on['ece_after']:.3f}." if {"n", "ece_before", "ece_after"} <= set(fitted_on) else "")
 text_column.caption("Expected calibration error: the gap between how sure the model says it is and how often it is "

@@ -23,9 +23,8 @@ def test_shipped_models_load_and_recognise_real_faces(model_dir, classes, floor)
     the seed learned FER2013's single labels, so it is held to those."""
     assert (model_dir / "model.keras").stat().st_size < 20 * 2**20
     classifier = load_classifier(model_dir)
-    metadata = classifier.metadata
-    assert tuple(metadata["classes"]) == classes
-    assert metadata["metrics"]["test"]["accuracy"] > 0.5  # recorded at training time on FER2013 test/
+    assert tuple(classifier.metadata.classes) == classes
+    assert classifier.metadata.accuracy("test") > 0.5  # recorded at training time on FER2013 test/
     sample = load_dataset(SAMPLE_ZIP, cache_dir=None)
     assert attach_found_votes(sample) == SAMPLE_ZIP.parent / "ferplus.csv"
     evaluation = evaluate(classifier, sample)
@@ -35,7 +34,7 @@ def test_shipped_models_load_and_recognise_real_faces(model_dir, classes, floor)
 
 def test_the_shipped_model_agrees_with_people_better_than_with_fer2013s_single_label():
     """It was trained on FER+'s ten votes a face: its recorded test/ scores say so."""
-    metrics = load_classifier(SHIPPED_MODEL_DIR).metadata["metrics"]
+    metrics = load_classifier(SHIPPED_MODEL_DIR).metadata.metrics
     assert metrics["test_ferplus"]["n"] > 3000
     assert metrics["test_ferplus"]["accuracy"] > metrics["test"]["accuracy"] + 0.1
 

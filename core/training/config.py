@@ -8,9 +8,8 @@ from __future__ import annotations
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 
-from core.paths import PROJECT_ROOT
+from core.paths import RECIPES_DIR
 
-RECIPES_DIR = PROJECT_ROOT / "recipes"
 # The validation faces are the same for every run, whatever its --seed: a warm start from another run's
 # model must never be scored on faces that model trained on (a seed-2 split once did, and read 3 points high).
 VALIDATION_SEED = 1
