@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 import dashboard
-from core.background import TrainingBusyError, cancel_training, current_training, read_status, start_training
+from core.background import TrainingBusyError, cancel_training, current_training, read_status
 from core.data import DatasetError, resolve_data_path
 from core.models import ARCHITECTURES
 from core.paths import DATA_DIR, RUNS_DIR, SHIPPED_MODEL_DIR
@@ -17,8 +17,8 @@ from core.records import CANCELLED, FAILED, FINISHED, INTERRUPTED, RunMetadata, 
 from core.runs import MODEL_FILE, ModelError, active_model_dir, list_runs, read_run, set_active
 from core.training import FINE_TUNE, config_of, read_recipe, recipe
 from core.training.jobs import (
-    RunRow, Upload, activation_warning, check_upload, datasets_in, face_counts, is_operator, preview_upload,
-    remove_orphaned_staging, run_rows, stage_uploads,
+    RunRow, Upload, activation_warning, check_upload, datasets_in, face_counts, is_operator, preview_upload, run_rows,
+    start_run,
 )
 from core.votes import votes_beside
 
@@ -223,18 +223,6 @@ def training_status() -> None:
     show_finished(Path(watched), read_status(watched, alive=False))
 
 
-def start(config, data: Path | Upload, votes: Path | Upload | None, photos: Upload | None, init_model: Path | None) -> None:
-    """Stage this run's uploads (only now, when they are used) and start it; the worker deletes them."""
-    if current_training() is not None:
-        raise TrainingBusyError("a training run is already in progress; wait for it or cancel it")
-    remove_orphaned_staging()  # nothing is starting or training: staged files left by a killed worker go
-    uploads = {role: item for role, item in (("data", data), ("votes", votes), ("photos", photos)) if isinstance(item, Upload)}
-    scratch, staged = stage_uploads(uploads) if uploads else (None, {})
-    st.session_state.watched_run = start_training(
-        config, str(staged.get("data", data)), init_model=init_model, photos=staged.get("photos"),
-        votes=staged.get("votes", votes), owner=visitor, scratch=[scratch] if scratch else [])
-
-
 st.title(":material/model_training: Train a model")
 st.caption("Training runs in its own process: switch pages or close the tab, it carries on. One run at a time, "
            "for everyone using this server; only the visitor who started a run can cancel it.")
@@ -304,7 +292,8 @@ if st.button("Train", type="primary", icon=":material/play_arrow:", key="train",
     config = replace(defaults, emotions=emotions, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                      augment=augment, keep_start=keep_start)
     try:
-        start(config, data_source, votes_source, photos_upload, active if warm else None)
+        st.session_state.watched_run = start_run(config, data_source, votes_source, photos_upload,
+                                                 init_model=active if warm else None, owner=visitor)
         st.toast("Training started")
     except TrainingBusyError as error:
         # Another tab (or another person) got there first: say so; the progress below is theirs.

@@ -112,6 +112,23 @@ def stage_uploads(uploads: dict[str, Upload], root: Path | None = None) -> tuple
         raise
 
 
+def start_run(config, data: Path | Upload, votes: Path | Upload | None = None, photos: Upload | None = None,
+              init_model: Path | None = None, owner: str | None = None) -> Path:
+    """Start a background run on paths or uploads (the Train page's Train button); returns its folder.
+
+    Uploads are saved only now, when a run uses them, and the worker deletes them once read; nothing is
+    saved when a run is already going (TrainingBusyError)."""
+    from core.background import TrainingBusyError, current_training, start_training
+
+    if current_training() is not None:
+        raise TrainingBusyError("a training run is already in progress; wait for it or cancel it")
+    remove_orphaned_staging()  # nothing is starting or training: staged files left by a killed worker go
+    uploads = {role: item for role, item in (("data", data), ("votes", votes), ("photos", photos)) if isinstance(item, Upload)}
+    scratch, staged = stage_uploads(uploads) if uploads else (None, {})
+    return start_training(config, str(staged.get("data", data)), init_model=init_model, photos=staged.get("photos"),
+                          votes=staged.get("votes", votes), owner=owner, scratch=[scratch] if scratch else [])
+
+
 def remove_orphaned_staging(root: Path | None = None) -> None:
     """Delete staged uploads that no run will read (their worker died before deleting them). Call it only
     while no run is starting or training."""
