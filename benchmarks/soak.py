@@ -340,7 +340,7 @@ def failure_text(failure: Exception) -> str:
 def run_session(browser, kind: str, url: str, uploads: Uploads, server: subprocess.Popen,
                 shots: Path | None = None) -> SessionResult:
     """One visitor: a fresh browser context and page, the session's steps, the page closed. A session that
-    fails leaves a screenshot of its page in `shots`, when given."""
+    fails leaves a screenshot of its page and the browser's console in `shots`, when given."""
     from playwright.sync_api import Error as PlaywrightError
 
     started = time.monotonic()
@@ -348,6 +348,8 @@ def run_session(browser, kind: str, url: str, uploads: Uploads, server: subproce
     error = None
     try:
         page = context.new_page()
+        console: list[str] = []  # the browser's own messages: a WebRTC frontend logs its failures there
+        page.on("console", lambda message: console.append(f"{time.strftime('%H:%M:%S')} {message.type}: {message.text}"))
         try:
             SESSIONS[kind](page, url, uploads)
             settle(page)
@@ -359,7 +361,9 @@ def run_session(browser, kind: str, url: str, uploads: Uploads, server: subproce
             error = shown_exception(page) or error  # an exception on the page is the cause of a timeout after it
             if error and shots:
                 shots.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(shots / f"{time.strftime('%H%M%S')}-{kind}.png"), full_page=True)
+                stem = shots / f"{time.strftime('%H%M%S')}-{kind}"
+                stem.with_suffix(".console.txt").write_text("\n".join(console) + "\n")
+                page.screenshot(path=str(stem.with_suffix(".png")), full_page=True)
         except PlaywrightError:
             pass
     finally:

@@ -25,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("models", nargs="+", type=Path, help="model folders (at least two) with the same emotions")
     parser.add_argument("--data", required=True, help="the dataset they were trained on (folder, .zip or fer2013.csv)")
     parser.add_argument("--out", type=Path, required=True, help="a new folder for the ensemble")
+    parser.add_argument("--votes", type=Path, metavar="CSV", help="FER+ votes (fer2013new.csv or ferplus.csv); "
+                        "default: found beside the data. With votes it is scored and calibrated against their majority")
     args = parser.parse_args(argv)
     if len(args.models) < 2:
         return _fail("an ensemble needs at least two models")
@@ -33,13 +35,17 @@ def main(argv: list[str] | None = None) -> int:
     from core.data import DatasetError, load_dataset  # OpenCV and Keras: only once the arguments are good
     from core.runs import ModelError
     from core.training import save_ensemble
+    from core.votes import VotesError, attach_found_votes
 
     try:
-        metadata = save_ensemble(args.models, load_dataset(args.data), args.out)
-    except (DatasetError, ModelError, ValueError, OSError) as error:
+        dataset = load_dataset(args.data)
+        attach_found_votes(dataset, args.votes)
+        metadata = save_ensemble(args.models, dataset, args.out)
+    except (DatasetError, ModelError, VotesError, ValueError, OSError) as error:
         return _fail(str(error))
     print(json.dumps({"model": str(args.out), "architecture": metadata.architecture, "metrics": {
-        split: {k: scores[k] for k in ("n", "accuracy", "accuracy_5class")} for split, scores in metadata.metrics.items()}},
+        split: {k: scores[k] for k in ("n", "accuracy", "accuracy_5class") if k in scores}
+        for split, scores in metadata.metrics.items()}},
         indent=2))
     return 0
 

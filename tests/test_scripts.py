@@ -157,6 +157,25 @@ def test_calibrate_fits_on_the_validation_split_and_refuses_data_without_train(t
     assert "no 'train' split" in line
 
 
+def test_ensemble_scores_against_the_taggers_majority_when_votes_lie_beside_the_data(tmp_path, sample_zip, capsys):
+    data = tmp_path / "fer2013.zip"  # the sample's faces as both splits, and their FER+ votes beside them
+    with zipfile.ZipFile(sample_zip) as source, zipfile.ZipFile(data, "w") as target:
+        for name in source.namelist():
+            target.writestr(name, source.read(name))
+            target.writestr(name.replace("test/", "train/", 1), source.read(name))
+    votes = (sample_zip.parent / "ferplus.csv").read_text().splitlines()
+    (tmp_path / "ferplus.csv").write_text("\n".join(votes + [row.replace("test/", "train/", 1) for row in votes[1:]]) + "\n")
+    seed = PROJECT_ROOT / "models" / "seed"
+    assert run_main("ensemble", seed, seed, "--data", data, "--out", tmp_path / "ensemble") == 0
+    metadata = json.loads((tmp_path / "ensemble" / "metadata.json").read_text())
+    assert metadata["dataset"]["votes"].endswith("ferplus.csv")
+    assert 0 < metadata["metrics"]["test_ferplus"]["n"] < metadata["metrics"]["test"]["n"]  # ties and the like left out
+    (tmp_path / "elsewhere.csv").write_text(votes[0] + "\nother/happy/x.png,0,10,0,0,0,0,0,0,0,0\n")
+    assert run_main("ensemble", seed, seed, "--data", data, "--out", tmp_path / "e2", "--votes", tmp_path / "elsewhere.csv") == 2
+    [line] = error_lines(capsys.readouterr().err)
+    assert "none of the faces" in line
+
+
 def test_train_refuses_missing_photos_in_one_line(tmp_path, capsys):
     runs = tmp_path / "runs"
     assert run_main("train", "--data", SAMPLE_ZIP, "--photos", tmp_path / "nowhere.zip", "--runs-dir", runs,

@@ -85,7 +85,7 @@ def save_ensemble(model_dirs: list[Path], dataset: Dataset, out: Path) -> RunMet
     metadata = RunMetadata(
         name=out.name, architecture=f"ensemble of {len(members)} ({', '.join(architectures)})",
         classes=list(emotions), input_size=INPUT_SIZE, tta=tta.pop(),
-        dataset=DatasetInfo(dataset.source, dataset.fingerprint),
+        dataset=DatasetInfo(dataset.source, dataset.fingerprint, votes=dataset.votes_source),
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), status=FINISHED,
         total_epochs=sum(lineage.epochs for lineage in lineages),
         total_cpu_hours=round(sum(lineage.cpu_hours for lineage in lineages), 4), path=out,
