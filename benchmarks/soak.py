@@ -22,6 +22,7 @@ import argparse
 import os
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,6 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_ROOT))
+
+from core.runs import write_atomic  # noqa: E402
+
 SAMPLE_ZIP = PROJECT_ROOT / "samples" / "fer2013-sample.zip"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -449,14 +454,11 @@ def window_medians(report: SoakReport) -> list[int]:
     windows: dict[int, list[int]] = {}
     for sample in report.memory:
         windows.setdefault(int(sample.at_s // (RSS_WINDOW_MIN * 60)), []).append(sample.server_kb)
-    return [sorted(kbs)[len(kbs) // 2] for _, kbs in sorted(windows.items())]
+    return [statistics.median_high(kbs) for _, kbs in sorted(windows.items())]
 
 
 def write_rss_csv(report: SoakReport, path: Path) -> None:
     """Every memory sample, for a plot or a closer look (written whole, never half)."""
-    sys.path.insert(0, str(PROJECT_ROOT))
-    from core.runs import write_atomic
-
     rows = ["seconds,server_kb,with_children_kb", *(f"{s.at_s:.1f},{s.server_kb},{s.tree_kb}" for s in report.memory)]
     write_atomic(path, lambda partial: partial.write_text("\n".join(rows) + "\n"))
 

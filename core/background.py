@@ -34,6 +34,9 @@ LOG_FILE = "worker.log"
 class TrainingBusyError(RuntimeError):
     """Another run is already training."""
 
+    def __init__(self, message: str = "a training run is already in progress; wait for it or cancel it"):
+        super().__init__(message)
+
 
 @dataclass
 class TrainingRequest:
@@ -97,7 +100,7 @@ def start_training(config: TrainConfig, data_source: str, runs_dir: Path | None 
     lock = runs_dir / LOCK_FILE
     try:
         if not _claim(lock, {"pid": os.getpid(), "run_dir": "", "owner": owner}):
-            raise TrainingBusyError("a training run is already in progress; wait for it or cancel it")
+            raise TrainingBusyError()
         try:
             run_dir = new_run_dir(config.architecture, runs_dir)
             request = TrainingRequest(config.to_json(), str(data_source), str(init_model) if init_model else None,

@@ -19,6 +19,7 @@ from pathlib import Path
 from core.paths import CACHE_DIR, DATA_DIR
 from core.records import FINISHED, RunMetadata
 from core.runs import safe_name
+from core.training.config import TrainConfig
 
 OPERATOR_VARIABLE = "EMOVOICE_OPERATOR"
 STAGING_PREFIX = "train-"
@@ -112,7 +113,7 @@ def stage_uploads(uploads: dict[str, Upload], root: Path | None = None) -> tuple
         raise
 
 
-def start_run(config, data: Path | Upload, votes: Path | Upload | None = None, photos: Upload | None = None,
+def start_run(config: TrainConfig, data: Path | Upload, votes: Path | Upload | None = None, photos: Upload | None = None,
               init_model: Path | None = None, owner: str | None = None) -> Path:
     """Start a background run on paths or uploads (the Train page's Train button); returns its folder.
 
@@ -120,8 +121,8 @@ def start_run(config, data: Path | Upload, votes: Path | Upload | None = None, p
     saved when a run is already going (TrainingBusyError)."""
     from core.background import TrainingBusyError, current_training, start_training
 
-    if current_training() is not None:
-        raise TrainingBusyError("a training run is already in progress; wait for it or cancel it")
+    if current_training() is not None:  # start_training checks too, but only after the uploads were saved
+        raise TrainingBusyError()
     remove_orphaned_staging()  # nothing is starting or training: staged files left by a killed worker go
     uploads = {role: item for role, item in (("data", data), ("votes", votes), ("photos", photos)) if isinstance(item, Upload)}
     scratch, staged = stage_uploads(uploads) if uploads else (None, {})
