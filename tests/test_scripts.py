@@ -6,6 +6,7 @@ started once as a user types it, from a shell: `--help`, which must not wait for
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 import zipfile
@@ -157,14 +158,21 @@ def test_calibrate_fits_on_the_validation_split_and_refuses_data_without_train(t
     assert "no 'train' split" in line
 
 
-def test_ensemble_scores_against_the_taggers_majority_when_votes_lie_beside_the_data(tmp_path, sample_zip, capsys):
-    data = tmp_path / "fer2013.zip"  # the sample's faces as both splits, and their FER+ votes beside them
+def sample_with_votes_as_both_splits(sample_zip: Path, folder: Path) -> Path:
+    """The sample's faces as both train/ and test/, and their FER+ votes beside them as ferplus.csv."""
+    data = folder / "fer2013.zip"
     with zipfile.ZipFile(sample_zip) as source, zipfile.ZipFile(data, "w") as target:
         for name in source.namelist():
             target.writestr(name, source.read(name))
             target.writestr(name.replace("test/", "train/", 1), source.read(name))
     votes = (sample_zip.parent / "ferplus.csv").read_text().splitlines()
-    (tmp_path / "ferplus.csv").write_text("\n".join(votes + [row.replace("test/", "train/", 1) for row in votes[1:]]) + "\n")
+    (folder / "ferplus.csv").write_text("\n".join(votes + [row.replace("test/", "train/", 1) for row in votes[1:]]) + "\n")
+    return data
+
+
+def test_ensemble_scores_against_the_taggers_majority_when_votes_lie_beside_the_data(tmp_path, sample_zip, capsys):
+    data = sample_with_votes_as_both_splits(sample_zip, tmp_path)
+    votes = (tmp_path / "ferplus.csv").read_text().splitlines()
     seed = PROJECT_ROOT / "models" / "seed"
     assert run_main("ensemble", seed, seed, "--data", data, "--out", tmp_path / "ensemble") == 0
     metadata = json.loads((tmp_path / "ensemble" / "metadata.json").read_text())
@@ -174,6 +182,28 @@ def test_ensemble_scores_against_the_taggers_majority_when_votes_lie_beside_the_
     assert run_main("ensemble", seed, seed, "--data", data, "--out", tmp_path / "e2", "--votes", tmp_path / "elsewhere.csv") == 2
     [line] = error_lines(capsys.readouterr().err)
     assert "none of the faces" in line
+
+
+def test_label_share_curve_logs_a_run_trained_with_that_share_against_both_label_sets(tmp_path, sample_zip, capsys):
+    """(A benchmark: run as a user runs it, since tests never import benchmarks.)"""
+    data = sample_with_votes_as_both_splits(sample_zip, tmp_path)
+    trained = run_process("scripts/train.py", "--data", data, "--arch", "seed", "--epochs", "1", "--label-share", "0.25",
+                          "--runs-dir", tmp_path / "runs", "--quiet")
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    assert "absl" not in trained.stderr and "cuda" not in trained.stderr  # TensorFlow's start-up lines are kept out
+    [run] = (tmp_path / "runs").glob("*-seed")
+    log, figure = tmp_path / "label_share.csv", tmp_path / "label_share.png"
+    shown = run_process("benchmarks/label_share.py", "--append", run, "--log", log, "--figure", figure)
+    assert shown.returncode == 0, shown.stderr
+    [row] = csv.DictReader(log.open())
+    metrics = json.loads((run / "metadata.json").read_text())["metrics"]
+    assert float(row["label_share"]) == 0.25 and row["run"] == run.name
+    assert float(row["test_ferplus"]) == metrics["test_ferplus"]["accuracy"]
+    assert float(row["test_fer2013"]) == metrics["test"]["accuracy"]
+    assert "| 0.25 | 1 |" in shown.stdout and figure.stat().st_size > 0
+    again = run_process("benchmarks/label_share.py", "--append", run, "--log", log, "--figure", figure)
+    assert again.returncode != 0 and "already in" in again.stderr
+    assert len(list(csv.DictReader(log.open()))) == 1
 
 
 def test_train_refuses_missing_photos_in_one_line(tmp_path, capsys):
