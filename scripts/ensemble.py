@@ -33,12 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.out.exists() and any(args.out.iterdir()):
         return _fail(f"{args.out} is not empty: give a new folder")
     from core.data import DatasetError, load_dataset  # OpenCV and Keras: only once the arguments are good
-    from core.recognise import native_stderr_silenced
     from core.runs import ModelError
+    from core.training import save_ensemble
     from core.votes import VotesError, attach_found_votes
-
-    with native_stderr_silenced():  # importing Keras writes TensorFlow's 6 start-up lines straight to fd 2
-        from core.training import save_ensemble
 
     try:
         dataset = load_dataset(args.data)

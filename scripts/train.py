@@ -102,12 +102,9 @@ def main(argv: list[str] | None = None) -> int:
 
     # The arguments are good: now the heavy imports (Keras, OpenCV).
     from core.data import DatasetError, load_dataset
-    from core.recognise import native_stderr_silenced
     from core.runs import new_run_dir, set_active
+    from core.training import train
     from core.votes import VotesError, read_votes, votes_beside
-
-    with native_stderr_silenced():  # importing Keras writes TensorFlow's 6 start-up lines straight to fd 2
-        from core.training import train
 
     votes = None if args.no_votes else (args.votes or votes_beside(data))
     if getattr(args, "need_votes", False) and not votes:
