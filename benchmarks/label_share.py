@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from core.runs import read_run, write_text  # noqa: E402
+from core.training import TrainConfig  # noqa: E402
 
 LOG = ROOT / "benchmarks" / "label_share_log.csv"
 FIGURE = ROOT / "docs" / "figures" / "label_share.png"
@@ -32,11 +33,11 @@ COLUMNS = ["label_share", "run", "epochs", "seed", "cpu_hours", "validation_ferp
 def scores(run_dir: Path) -> dict:
     """One row of the log from a finished run's metadata.json."""
     run = read_run(run_dir)
-    recipe = run.recipe or {}
-    if not recipe.get("train_on_votes", True) or "test_ferplus" not in run.metrics:
+    if "test_ferplus" not in run.metrics:
         raise SystemExit(f"error: {run_dir} was not trained and scored with FER+ votes")
-    return {"label_share": float(recipe.get("label_share", 0.0)), "run": run.name, "epochs": run.epochs_trained,
-            "seed": recipe.get("seed"), "cpu_hours": round((run.training_cpu_seconds or 0) / 3600, 2),
+    config = TrainConfig.from_json(run.recipe or {})
+    return {"label_share": config.label_share, "run": run.name, "epochs": run.epochs_trained,
+            "seed": config.seed, "cpu_hours": round((run.training_cpu_seconds or 0) / 3600, 2),
             "validation_ferplus": run.metrics["validation"]["accuracy"], "test_ferplus": run.metrics["test_ferplus"]["accuracy"],
             "test_fer2013": run.metrics["test"]["accuracy"], "test_fer2013_5class": run.metrics["test"]["accuracy_5class"]}
 

@@ -25,7 +25,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.runs import read_run  # noqa: E402
+from core.runs import read_run, write_text  # noqa: E402
 LOG = ROOT / "benchmarks" / "training_log.csv"
 FIGURE = ROOT / "docs" / "figures" / "training_curve.png"
 COLUMNS = ["stage", "epoch", "total_epoch", "lr", "accuracy", "val_accuracy", "stage_cpu_hours"]
@@ -42,9 +42,7 @@ def append(run_dir: Path, stage: str, cpu_hours: float | None, log_file: Path = 
     if cpu_hours is None:
         cpu_hours = round(metadata.training_cpu_seconds / 3600, 2)  # the training process's own CPU time
     rows = history.assign(stage=stage, total_epoch=history["epoch"] + start, stage_cpu_hours=cpu_hours)[COLUMNS]
-    partial = log_file.with_suffix(".partial")
-    pd.concat([log, rows]).to_csv(partial, index=False)
-    partial.replace(log_file)
+    write_text(log_file, pd.concat([log, rows]).to_csv(index=False))
 
 
 def report(log_file: Path = LOG, per_epoch: bool = False) -> None:

@@ -184,7 +184,7 @@ def test_ensemble_scores_against_the_taggers_majority_when_votes_lie_beside_the_
     assert "none of the faces" in line
 
 
-def test_label_share_curve_logs_a_run_trained_with_that_share_against_both_label_sets(tmp_path, sample_zip, capsys):
+def test_label_share_curve_logs_a_run_trained_with_that_share_against_both_label_sets(tmp_path, sample_zip):
     """(A benchmark: run as a user runs it, since tests never import benchmarks.)"""
     data = sample_with_votes_as_both_splits(sample_zip, tmp_path)
     trained = run_process("scripts/train.py", "--data", data, "--arch", "seed", "--epochs", "1", "--label-share", "0.25",
