@@ -32,16 +32,20 @@ def last_conv_layer(model) -> str:
 
 def _input_frame(model, layer_name: str) -> tuple[int, int, int, int]:
     """(top, bottom, left, right) pixels of the input that Cropping2D layers cut before `layer_name`:
-    the conv maps cover only the rest of the face (the vgg model looks at the central 40x40)."""
+    the conv maps cover only the rest of the face (the vgg model looks at the central 40x40). A crop after
+    an in-graph resize (vgg64) is counted in the input's pixels."""
     import keras
 
-    top = bottom = left = right = 0
+    frame, scale = np.zeros(4), 1.0
     for layer in model.layers:
         if layer.name == layer_name:
             break
+        if isinstance(layer, keras.layers.Resizing):
+            scale = INPUT_SIZE / layer.height
         if isinstance(layer, keras.layers.Cropping2D):
             (t, b), (l, r) = layer.cropping
-            top, bottom, left, right = top + t, bottom + b, left + l, right + r
+            frame += scale * np.array([t, b, l, r])
+    top, bottom, left, right = (int(round(side)) for side in frame)
     return top, bottom, left, right
 
 

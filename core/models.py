@@ -29,16 +29,23 @@ def seed(num_classes: int) -> keras.Model:
     return keras.Model(inputs, outputs, name="seed")
 
 
-def vgg(num_classes: int, widths: tuple[int, ...] = (32, 64, 128, 256), crop: int = 4) -> keras.Model:
+def vgg(num_classes: int, widths: tuple[int, ...] = (32, 64, 128, 256), crop: int = 4,
+        upsample: int | None = None) -> keras.Model:
     """VGG-style net: two 3x3 conv+BN+ReLU per stage, global average pooling head.
 
     The model looks at the central 40x40 of the face: training shifts the face by
     up to `crop` pixels, so the network learns the random crops that FER2013's best
     single models train on, while inference sees the centre crop. The pooled head
     keeps batch-1 latency low (a large dense head dominates it).
+
+    `upsample`: the face is first resized to this side inside the graph (FER+'s VGG13 reads 64x64), so
+    every caller still hands over 48x48 faces; the crop scales with it.
     """
     inputs = keras.Input((INPUT_SIZE, INPUT_SIZE, 1), name="face")
     x = layers.Rescaling(1 / 127.5, offset=-1)(inputs)
+    if upsample:
+        x = layers.Resizing(upsample, upsample, interpolation="bilinear", name="upsample")(x)
+        crop = round(crop * upsample / INPUT_SIZE)
     x = layers.Cropping2D(crop)(x)
     for stage, filters in enumerate(widths):
         for _ in range(2):
@@ -52,7 +59,12 @@ def vgg(num_classes: int, widths: tuple[int, ...] = (32, 64, 128, 256), crop: in
     return keras.Model(inputs, outputs, name="vgg")
 
 
-ARCHITECTURES = {"seed": seed, "vgg": vgg}
+def vgg64(num_classes: int) -> keras.Model:
+    """The vgg net on faces upsampled to 64x64, FER+'s input size: 1.8 times the pixels per layer."""
+    return vgg(num_classes, upsample=64)
+
+
+ARCHITECTURES = {"seed": seed, "vgg": vgg, "vgg64": vgg64}
 
 
 def build_model(architecture: str, num_classes: int) -> keras.Model:

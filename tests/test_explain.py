@@ -112,3 +112,16 @@ def test_an_ensemble_shows_where_its_members_looked(faces):
     vgg = load_model(SHIPPED_MODEL_DIR).model
     twice = ensemble([vgg, vgg])  # the same member twice: the mean of its maps is its own map
     assert np.allclose(heatmaps(twice, faces[:6]), heatmaps(vgg, faces[:6]), atol=1e-5)
+
+
+@pytest.mark.parametrize("architecture", ["vgg", "vgg64"])
+def test_the_map_covers_exactly_the_part_of_the_face_the_net_reads(faces, architecture):
+    """Both nets read the central 40x40 of a face; vgg64 resizes it to 64x64 first and crops 5 of its pixels,
+    which are still 4 of the face's. Untrained weights: where the map lies does not depend on them."""
+    from core.models import build_model
+
+    maps = heatmaps(build_model(architecture, 7), faces[:8])
+    heated_rows = np.flatnonzero(maps.max(axis=(0, 2)) > 0)
+    heated_cols = np.flatnonzero(maps.max(axis=(0, 1)) > 0)
+    assert (heated_rows.min(), heated_rows.max()) == (4, 43)
+    assert (heated_cols.min(), heated_cols.max()) == (4, 43)

@@ -24,7 +24,7 @@ def _option(default, help: str, choices: tuple[str, ...] | None = None):
 class TrainConfig:
     """Everything that decides a training run. The defaults are the shipped model's recipe (recipes/vgg.toml)."""
 
-    architecture: str = _option("vgg", "network (core.models)", ("vgg", "seed"))
+    architecture: str = _option("vgg", "network (core.models)", ("vgg", "vgg64", "seed"))
     emotions: str = _option("all", "'all' (7), 'seed' (5) or a comma-separated list")
     epochs: int = _option(60, "epochs to train")
     batch_size: int = _option(128, "faces per batch")
