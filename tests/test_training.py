@@ -245,3 +245,24 @@ def _held_out_index(dataset, emotions) -> np.ndarray:
     held_out = split_faces(dataset, emotions)[1].images
     faces = dataset.images["test"]
     return np.array([next(i for i, face in enumerate(faces) if np.array_equal(face, held)) for held in held_out])
+
+
+def test_a_student_learns_its_teachers_answers(sample, trained_run, tmp_path):
+    """Distillation: a teacher that answers happy to every face, at the whole share of the targets, makes a
+    student that answers happy too, whatever the faces' labels say."""
+    teacher = copy_run(trained_run, tmp_path / "teacher")
+    model = load_model(teacher).model
+    head = model.layers[-1]
+    bias = np.full(head.units, -5.0, np.float32)
+    bias[list(load_model(teacher).classes).index("happy")] = 5.0
+    head.set_weights([np.zeros_like(head.kernel), bias])
+    model.save(teacher / MODEL_FILE)
+    config = recipe("seed", epochs=3, batch_size=32, teacher=str(teacher), teacher_share=1.0)
+    student = train(config, sample, tmp_path / "student")
+    assert student.history_tail["accuracy"] > 0.9  # the student's answers against the targets: the teacher's
+    assert student.recipe["teacher"] == str(teacher) and student.recipe["teacher_share"] == 1.0
+
+    with pytest.raises(ValueError, match="the teacher .* knows angry, fear, happy, sad, surprise; this run trains"):
+        train(replace(config, emotions="all"), sample, tmp_path / "seven")
+    with pytest.raises(ValueError, match="needs both a teacher model and its share"):
+        train(replace(config, teacher=""), sample, tmp_path / "no-teacher")

@@ -42,6 +42,10 @@ class TrainConfig:
     # Fine-tuning on photos forgets some FER2013; the average keeps most of both (Wortsman et al., WiSE-FT).
     keep_start: float = _option(0.0, "with --init: average this share of the starting model's weights into the result")
     label_share: float = _option(0.0, "with votes: mix this share of the dataset's own label into each vote distribution")
+    # Distillation (Hinton et al. 2015): a stronger model's answers, an ensemble's above all, teach one net of
+    # the product's size. Its calibrated probabilities on each training face are mixed into the targets.
+    teacher: str = _option("", "a model folder (an ensemble from scripts/ensemble.py too) whose answers are mixed into the targets")
+    teacher_share: float = _option(0.0, "with --teacher: the teacher's share of each target (the rest: votes or labels)")
     tta: str = _option("flip", "test-time augmentation used at inference", ("flip", "none"))
     # carved out of train/, stratified (VALIDATION_SEED); test/ never trains
     validation_fraction: float = _option(0.1, "share of train/ held out to pick the best epoch")

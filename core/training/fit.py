@@ -82,6 +82,16 @@ def _spread_over_devices() -> int:
     return len(devices)
 
 
+def _with_teacher(targets: np.ndarray, images: np.ndarray, config: TrainConfig, emotions: tuple[str, ...]) -> np.ndarray:
+    """The targets with `config.teacher_share` of the teacher's calibrated answer on each (unaugmented) face."""
+    from core.recognise import load_classifier
+
+    teacher = load_classifier(config.teacher, quantized=False)  # the float model: the teacher's own answers
+    if teacher.classes != emotions:
+        raise ValueError(f"the teacher {config.teacher} knows {', '.join(teacher.classes)}; this run trains {', '.join(emotions)}")
+    return (1 - config.teacher_share) * targets + config.teacher_share * teacher.probabilities(images)
+
+
 # -- callbacks ----------------------------------------------------------------------------------
 
 
@@ -235,6 +245,8 @@ def train(
     emotions = emotion_set(config.emotions)
     if not 0 <= config.keep_start < 1:
         raise ValueError(f"the starting model's share must be at least 0 and below 1, not {config.keep_start}")
+    if not 0 <= config.teacher_share <= 1 or bool(config.teacher_share) != bool(config.teacher):
+        raise ValueError("distilling needs both a teacher model and its share of the targets, from 0 to 1")
     if config.keep_start and init_model is None and not resume:
         raise ValueError("keeping a share of the starting model needs a model to start from")
     if resume and not (run_dir / STATE_FILE).is_file():
@@ -247,6 +259,8 @@ def train(
         raise ValueError(f"a batch of {config.batch_size} does not split evenly over {devices} devices")
     training, validation = split_faces(dataset, emotions, config.validation_fraction)
     training, train_targets = training_targets(training, emotions, config.label_share)
+    if config.teacher_share:
+        train_targets = _with_teacher(train_targets, training.images, config, emotions)
     validation, val_targets = validation_targets(validation, emotions)
     if len(training) < len(emotions) or len(validation) == 0:
         raise ValueError(f"too few training images for {len(emotions)} emotions ({len(training)} found)")
