@@ -28,7 +28,8 @@ class TrainConfig:
     emotions: str = _option("all", "'all' (7), 'seed' (5) or a comma-separated list")
     epochs: int = _option(60, "epochs to train")
     batch_size: int = _option(128, "faces per batch")
-    # SGD with Nesterov momentum beat Adam by 1-2 points on FER2013
+    # SGD with Nesterov momentum beat Adam by 1-2 points on FER2013's labels; on FER+ votes Adam led at 20 epochs
+    # (docs/experiments.md), and recipes/ferplus_adam_long.toml asks whether it still does over 60.
     optimizer: str = _option("sgd", "optimizer", ("sgd", "adam"))
     learning_rate: float = _option(0.02, "peak learning rate")
     weight_decay: float = _option(5e-4, "decoupled weight decay")
