@@ -264,7 +264,7 @@ else:
     # Widget keys carry the architecture: switching it shows that architecture's own recipe defaults.
     defaults = recipe(architecture)
     if votes_source is not None and architecture == "vgg":
-        defaults = config_of(read_recipe("ferplus"))  # the recipe measured on FER+ votes
+        defaults = config_of(read_recipe("ferplus_adam_long"))  # the shipped model's base recipe, on FER+ votes
     emotions = st.radio("Emotions", ["all", "seed"], horizontal=True, key=f"emotions_{architecture}",
                         index=["all", "seed"].index(defaults.emotions),
                         format_func={"all": "all seven", "seed": "the seed's five (no disgust, no neutral)"}.get)
