@@ -118,6 +118,13 @@ def test_evaluate_json_contract(sample_zip, capsys):
                                    "temperature": shipped["temperature"], "runtime": "TensorFlow Lite, 8-bit weights"}
 
 
+def test_evaluate_keeps_tensorflows_start_up_lines_off_the_terminal(sample_zip):
+    """(A real process: in-process, TensorFlow was imported long before.)"""
+    scored = run_process("scripts/evaluate.py", "--data", sample_zip)
+    assert scored.returncode == 0, scored.stderr[-2000:]
+    assert scored.stderr == ""
+
+
 def test_evaluate_compares_two_models_on_the_faces_both_know(sample_zip, capsys):
     assert run_main("evaluate", "--data", sample_zip, "--compare", PROJECT_ROOT / "models" / "seed", "--json") == 0
     report = json.loads(output(capsys))
