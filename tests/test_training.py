@@ -247,7 +247,7 @@ def _held_out_index(dataset, emotions) -> np.ndarray:
     return np.array([next(i for i, face in enumerate(faces) if np.array_equal(face, held)) for held in held_out])
 
 
-def test_a_student_learns_its_teachers_answers(sample, trained_run, tmp_path):
+def test_a_student_learns_its_teachers_answers(sample, trained_run, tmp_path, monkeypatch):
     """Distillation: a teacher that answers happy to every face, at the whole share of the targets, makes a
     student that answers happy too, whatever the faces' labels say."""
     teacher = copy_run(trained_run, tmp_path / "teacher")
@@ -257,10 +257,12 @@ def test_a_student_learns_its_teachers_answers(sample, trained_run, tmp_path):
     bias[list(load_model(teacher).classes).index("happy")] = 5.0
     head.set_weights([np.zeros_like(head.kernel), bias])
     model.save(teacher / MODEL_FILE)
-    config = recipe("seed", epochs=3, batch_size=32, teacher=str(teacher), teacher_share=1.0)
+    monkeypatch.chdir(tmp_path)  # the teacher given as typed, relative to where the command runs
+    config = recipe("seed", epochs=3, batch_size=32, teacher="teacher", teacher_share=1.0)
     student = train(config, sample, tmp_path / "student")
     assert student.history_tail["accuracy"] > 0.9  # the student's answers against the targets: the teacher's
-    assert student.recipe["teacher"] == str(teacher) and student.recipe["teacher_share"] == 1.0
+    # Recorded resolved, so `--resume` from any folder reads the same teacher.
+    assert student.recipe["teacher"] == str(teacher.resolve()) and student.recipe["teacher_share"] == 1.0
 
     with pytest.raises(ValueError, match="the teacher .* knows angry, fear, happy, sad, surprise; this run trains"):
         train(replace(config, emotions="all"), sample, tmp_path / "seven")

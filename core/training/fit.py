@@ -13,7 +13,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -247,6 +247,8 @@ def train(
         raise ValueError(f"the starting model's share must be at least 0 and below 1, not {config.keep_start}")
     if not 0 <= config.teacher_share <= 1 or bool(config.teacher_share) != bool(config.teacher):
         raise ValueError("distilling needs both a teacher model and its share of the targets, from 0 to 1")
+    if config.teacher:  # stored in the recipe as an absolute path: a resume from another folder still finds it
+        config = replace(config, teacher=str(Path(config.teacher).resolve()))
     if config.keep_start and init_model is None and not resume:
         raise ValueError("keeping a share of the starting model needs a model to start from")
     if resume and not (run_dir / STATE_FILE).is_file():
