@@ -17,12 +17,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import keras
 import numpy as np
 
 from core.data import load_dataset
 from core.emotions import INPUT_SIZE
 from core.runs import load_model
+from core.tf_quiet import keras
 from core.training import RandomWarp, sharpness, training_and_validation
 
 

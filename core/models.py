@@ -7,10 +7,10 @@ the preprocessing wrong.
 
 from __future__ import annotations
 
-import keras
-from keras import layers
-
 from core.emotions import INPUT_SIZE
+from core.tf_quiet import keras
+
+layers = keras.layers
 
 
 def seed(num_classes: int) -> keras.Model:

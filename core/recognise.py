@@ -22,6 +22,7 @@ from core.faces import MIN_FACE_SIDE, Box, cropped_faces
 from core.images import DecodedPhoto, ImageError, decode_photo, to_gray
 from core.records import RunMetadata
 from core.runs import MODEL_FILE, LoadedModel, ModelError, read_metadata, write_atomic
+from core.tf_quiet import native_stderr_silenced
 
 MAX_FACES = 20  # a crowd photo is answered for its 20 largest faces
 
@@ -77,8 +78,7 @@ class Classifier:
             if self._loaded is None:
                 from core.runs import load_model
 
-                with native_stderr_silenced():  # TensorFlow's start-up lines
-                    self._loaded = load_model(self.path)
+                self._loaded = load_model(self.path)
         return self._loaded
 
     def probabilities(self, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -111,9 +111,9 @@ def _interpreter(flat: bytes):
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
-        with native_stderr_silenced(), warnings.catch_warnings():  # tf.lite's warns it will move to LiteRT
+        with warnings.catch_warnings():  # tf.lite's warns it will move to LiteRT
             warnings.simplefilter("ignore")
-            import tensorflow as tf
+            from core.tf_quiet import tf
 
             Interpreter = tf.lite.Interpreter
     with warnings.catch_warnings():
@@ -122,22 +122,6 @@ def _interpreter(flat: bytes):
     with native_stderr_silenced():  # the first allocation logs "Created TensorFlow Lite XNNPACK delegate"
         interpreter.allocate_tensors()
     return interpreter
-
-
-@contextlib.contextmanager
-def native_stderr_silenced():
-    """Native libraries (TensorFlow on import, the TFLite runtime) write log lines straight to file
-    descriptor 2, ahead of any logging setting: send it to /dev/null meanwhile. Python's own
-    exceptions still surface; only lines written during the block are lost."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def _tflite_path(classifier: Classifier, quantized: bool) -> Path:
@@ -156,9 +140,7 @@ def _tflite_model(classifier: Classifier, quantized: bool) -> bytes:
     cached = _tflite_path(classifier, quantized)
     if cached.is_file():
         return cached.read_bytes()
-    with native_stderr_silenced():
-        import tensorflow as tf
-
+    from core.tf_quiet import tf
     from core.tta import inference_model
 
     converter = tf.lite.TFLiteConverter.from_keras_model(inference_model(classifier.loaded.model, classifier.tta))

@@ -202,7 +202,7 @@ def load_model(model_dir: str | os.PathLike) -> LoadedModel:
     metadata = read_metadata(folder)
     if not model_file.is_file():
         raise ModelError(f"{folder} has no {MODEL_FILE}")
-    import keras
+    from core.tf_quiet import keras
 
     try:
         # safe_mode refuses models that would run arbitrary Python code (lambda layers).

@@ -120,12 +120,10 @@ def _write_explanation(path: Path, classifier, result) -> None:
 
     from core.drawing import faces_drawn
     from core.explain import heatmaps
-    from core.recognise import native_stderr_silenced
     from core.runs import write_atomic
 
-    with native_stderr_silenced():  # TensorFlow's log lines: Grad-CAM needs the Keras model
-        maps = heatmaps(classifier.loaded.model, np.stack([face.face for face in result.faces]),
-                        [classifier.classes.index(face.emotion) for face in result.faces])
+    maps = heatmaps(classifier.loaded.model, np.stack([face.face for face in result.faces]),
+                    [classifier.classes.index(face.emotion) for face in result.faces])
     drawn = faces_drawn(result.image, result.faces, maps, photo_size=result.photo_size)
 
     def write(partial: Path) -> None:

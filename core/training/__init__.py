@@ -32,8 +32,4 @@ __all__ = ["FINE_TUNE", "RECIPES", "RECIPES_DIR", "VALIDATION_SEED", "Recipe", "
 def __getattr__(name: str):
     if name not in _MODULE_OF:
         raise AttributeError(f"module 'core.training' has no attribute {name!r}")
-    from core.recognise import native_stderr_silenced
-
-    with native_stderr_silenced():  # importing Keras writes TensorFlow's 6 start-up lines straight to fd 2
-        module = importlib.import_module(f"core.training.{_MODULE_OF[name]}")
-    return getattr(module, name)
+    return getattr(importlib.import_module(f"core.training.{_MODULE_OF[name]}"), name)

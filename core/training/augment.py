@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-import keras
 import numpy as np
-from keras import layers
 
 from core.emotions import INPUT_SIZE
+from core.tf_quiet import keras
+
+layers = keras.layers
 
 
 @keras.saving.register_keras_serializable(package="emovoice")
@@ -82,7 +83,7 @@ def class_weights(labels: np.ndarray, num_classes: int, balance: float) -> np.nd
 def _as_one_call(augment: keras.Sequential) -> Callable[[np.ndarray], object]:
     """The layers in training mode; under TensorFlow traced into one graph, three times faster than op by op."""
     if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
+        from core.tf_quiet import tf
 
         return tf.function(lambda faces: augment(faces, training=True), reduce_retracing=True)
     return lambda faces: augment(faces, training=True)

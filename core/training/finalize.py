@@ -8,12 +8,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
 
 from core.emotions import INPUT_SIZE
 from core.records import FINISHED, DatasetInfo, Lineage, RunMetadata, StartKept
 from core.runs import MODEL_FILE, read_run, save_model, start_model_path, write_atomic, write_run
+from core.tf_quiet import keras
 from core.training.config import TrainConfig
 from core.training.faces import Faces, split_faces, validation_targets
 

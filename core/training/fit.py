@@ -17,7 +17,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
 
 from core.emotions import INPUT_SIZE, emotion_set
@@ -26,6 +25,7 @@ from core.runs import (
     CHECKPOINT_FILE, HISTORY_FILE, MODEL_FILE, STATE_FILE, read_run, remove_orphaned_partials, save_model, write_json,
     write_run, write_text,
 )
+from core.tf_quiet import keras
 from core.training.augment import Batches, augmenter, class_weights
 from core.training.config import TrainConfig
 from core.training.faces import split_faces, training_targets, validation_targets
