@@ -84,23 +84,30 @@ def seed_subset_scores(probabilities: np.ndarray, labels: np.ndarray, classes: t
     return score(subset_probabilities, subset_labels, SEED_EMOTIONS)
 
 
-def inference_options(classifier) -> dict:
+@dataclass(frozen=True)
+class Inference:
     """How a classifier reaches its answers, for a report to say what produced its scores."""
+
+    tta: str
+    views: int
+    models: int  # an ensemble's members; 1 for a single net
+    temperature: float
+    runtime: str
+
+    def __str__(self) -> str:
+        """'flip test-time augmentation (2 views), 1 model, temperature 0.805, TensorFlow Lite'."""
+        views = "no test-time augmentation" if self.views == 1 else f"{self.tta} test-time augmentation ({self.views} views)"
+        models = "1 model" if self.models == 1 else f"an ensemble of {self.models} models"
+        return f"{views}, {models}, temperature {self.temperature:g}, {self.runtime}"
+
+
+def inference_of(classifier) -> Inference:
     from core.tta import view_count
 
     # An ensemble (core.tta.ensemble) holds its members as models inside the model; a single net holds none.
     members = sum(hasattr(layer, "layers") for layer in classifier.loaded.model.layers)
-    return {"tta": classifier.tta, "views": view_count(classifier.tta), "models": max(1, members),
-            "temperature": classifier.temperature,
-            "runtime": "TensorFlow Lite, 8-bit weights" if classifier.quantized else "TensorFlow Lite"}
-
-
-def describe_inference(options: dict) -> str:
-    """`inference_options` in words: 'flip test-time augmentation (2 views), 1 model, temperature 0.805'."""
-    views = "no test-time augmentation" if options["views"] == 1 else \
-        f"{options['tta']} test-time augmentation ({options['views']} views)"
-    models = "1 model" if options["models"] == 1 else f"an ensemble of {options['models']} models"
-    return f"{views}, {models}, temperature {options['temperature']:g}, {options['runtime']}"
+    return Inference(classifier.tta, view_count(classifier.tta), max(1, members), classifier.temperature,
+                     "TensorFlow Lite, 8-bit weights" if classifier.quantized else "TensorFlow Lite")
 
 
 def summary(probabilities: np.ndarray, labels: np.ndarray, classes: tuple[str, ...], votes: np.ndarray | None = None) -> dict:

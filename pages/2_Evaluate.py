@@ -7,7 +7,7 @@ import numpy as np
 import dashboard
 from core.calibration import BINS, calibration_report, reliability_figure, undo_temperature
 from core.data import DatasetError, resolve_data_path
-from core.evaluation import Scores, compare, confusion_figure, describe_inference, inference_options
+from core.evaluation import Scores, compare, confusion_figure, inference_of
 from core.explain import overlay
 from core.runs import ModelError
 
@@ -67,7 +67,7 @@ accuracy_column.metric(f"Accuracy, {len(scores.classes)} emotions", dashboard.pe
                        help="Against the dataset's own label: one tagger per face for FER2013.")
 seed_column.metric("Accuracy on the seed's 5 emotions", dashboard.percent(seed_scores.accuracy if seed_scores else None))
 count_column.metric("Faces scored", f"{scores.n:,}", help=f"split: {split}")
-st.caption(f"Inference: {describe_inference(inference_options(classifier))}.")
+st.caption(f"Inference: {inference_of(classifier)}.")
 
 normalised = st.toggle("Row-normalised confusion matrix (share of each true emotion)", value=True, key="normalised")
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from core.calibration import calibration_report, reliability_figure, undo_temperature
     from core.data import DatasetError, load_dataset
-    from core.evaluation import compare, confusion_figure, describe_inference, evaluate, inference_options, recall_figure
+    from core.evaluation import compare, confusion_figure, evaluate, inference_of, recall_figure
     from core.recognise import load_classifier
     from core.runs import ModelError
     from core.votes import VotesError, attach_found_votes
@@ -57,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: {warning}", file=sys.stderr)
 
     report = evaluation.summary()
-    report["inference"] = inference_options(classifier)
+    inference = inference_of(classifier)
+    report["inference"] = asdict(inference)
     # The classifier's probabilities are calibrated; the "before" figures need them as the net gave them.
     temperature = classifier.temperature
     calibrated, calibration_labels = evaluation.calibration_faces()
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report))
         return 0
     print(f"model {classifier.path.name} on {args.data}: {report['n']} images")
-    print(f"inference: {describe_inference(report['inference'])}")
+    print(f"inference: {inference}")
     print(f"accuracy: {report['accuracy']:.2%}")
     if "accuracy_ferplus" in report:
         print(f"agreement with the FER+ majority: {report['accuracy_ferplus']:.2%} (n={report['n_ferplus']}, votes {votes})")

@@ -206,7 +206,7 @@ def test_damaged_models_are_refused_and_the_active_model_stays(trained_run, tmp_
 
 
 def test_an_ensemble_folder_answers_the_mean_of_its_members(sample, trained_run, tmp_path):
-    from core.evaluation import inference_options
+    from core.evaluation import inference_of
     from core.recognise import load_classifier
 
     members = [trained_run, tmp_path / "seed2"]
@@ -219,7 +219,7 @@ def test_an_ensemble_folder_answers_the_mean_of_its_members(sample, trained_run,
     assert np.allclose(load_model(tmp_path / "ensemble").model.predict(faces, verbose=0), expected, atol=1e-6)
     classifier = load_classifier(tmp_path / "ensemble")  # the product's path: one converted graph
     assert classifier.probabilities(faces[..., 0]).shape == (16, 5)
-    assert inference_options(classifier)["models"] == 2
+    assert inference_of(classifier).models == 2
 
 
 def test_a_run_on_fer_plus_votes_records_them_and_validates_on_the_taggers_majority(sample_zip, tmp_path):
