@@ -6,7 +6,8 @@
 The members' probabilities are averaged inside one graph, so the product converts and runs the folder
 like any model (Try it, predict.py, evaluate.py, labelling; --model or the Train page's "make active").
 Its metadata scores it on the validation faces and test/ as a finished training run is, and fits its
-temperature; each face costs the members' time together (benchmarks/inference_options.py).
+temperature; each face costs the members' time together (benchmarks/inference_options.py), times its
+test-time views (--tta; default: the members' own).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from core.training.config import TTA_CHOICES  # noqa: E402  (no Keras: --help answers at once)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="a new folder for the ensemble")
     parser.add_argument("--votes", type=Path, metavar="CSV", help="FER+ votes (fer2013new.csv or ferplus.csv); "
                         "default: found beside the data. With votes it is scored and calibrated against their majority")
+    parser.add_argument("--tta", choices=TTA_CHOICES, help="the ensemble's test-time views "
+                        "(default: the members'); each face costs members x views, so two members with none cost "
+                        "what one costs with flip")
     args = parser.parse_args(argv)
     if len(args.models) < 2:
         return _fail("an ensemble needs at least two models")
@@ -40,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         dataset = load_dataset(args.data)
         attach_found_votes(dataset, args.votes)
-        metadata = save_ensemble(args.models, dataset, args.out)
+        metadata = save_ensemble(args.models, dataset, args.out, args.tta)
     except (DatasetError, ModelError, VotesError, ValueError, OSError) as error:
         return _fail(str(error))
     print(json.dumps({"model": str(args.out), "architecture": metadata.architecture, "metrics": {

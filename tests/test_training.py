@@ -221,6 +221,11 @@ def test_an_ensemble_folder_answers_the_mean_of_its_members(sample, trained_run,
     assert classifier.probabilities(faces[..., 0]).shape == (16, 5)
     assert inference_of(classifier).models == 2
 
+    mirrored = save_ensemble(members, sample, tmp_path / "mirrored", tta="flip")  # its members see one view
+    assert mirrored.tta == "flip" and inference_of(load_classifier(tmp_path / "mirrored")).views == 2
+    with pytest.raises(ValueError, match="unknown test-time augmentation"):
+        save_ensemble(members, sample, tmp_path / "bad", tta="rotate")
+
 
 def test_a_run_on_fer_plus_votes_records_them_and_validates_on_the_taggers_majority(sample_zip, tmp_path):
     """Votes made here for the sample's faces: training takes their spread, validation their majority."""

@@ -13,6 +13,8 @@ from core.paths import RECIPES_DIR
 # The validation faces are the same for every run, whatever its --seed: a warm start from another run's
 # model must never be scored on faces that model trained on (a seed-2 split once did, and read 3 points high).
 VALIDATION_SEED = 1
+# Test-time views a trained model may keep (core.tta also has ten-crop: five times the time per face).
+TTA_CHOICES = ("flip", "none")
 
 
 def _option(default, help: str, choices: tuple[str, ...] | None = None):
@@ -47,7 +49,7 @@ class TrainConfig:
     # the product's size. Its calibrated probabilities on each training face are mixed into the targets.
     teacher: str = _option("", "a model folder (an ensemble from scripts/ensemble.py too) whose answers are mixed into the targets")
     teacher_share: float = _option(0.0, "with --teacher: the teacher's share of each target (the rest: votes or labels)")
-    tta: str = _option("flip", "test-time augmentation used at inference", ("flip", "none"))
+    tta: str = _option("flip", "test-time augmentation used at inference", TTA_CHOICES)
     # carved out of train/, stratified (VALIDATION_SEED); test/ never trains
     validation_fraction: float = _option(0.1, "share of train/ held out to pick the best epoch")
     patience: int = _option(15, "stop after this many epochs without a better validation accuracy")

@@ -63,28 +63,36 @@ def totals(metadata: RunMetadata) -> Lineage:
     return Lineage(int(epochs), float(metadata.total_cpu_hours or 0.0))
 
 
-def save_ensemble(model_dirs: list[Path], dataset: Dataset, out: Path) -> RunMetadata:
+def save_ensemble(model_dirs: list[Path], dataset: Dataset, out: Path, tta: str | None = None) -> RunMetadata:
     """Average trained models (seeds or snapshots of a recipe) into one model folder at `out`, scored on the
     validation faces and test/ and calibrated as a finished run is. One graph (core.tta.ensemble): the product
-    converts and runs it like any model, one call per batch of faces."""
+    converts and runs it like any model, one call per batch of faces.
+
+    tta: the ensemble's test-time views (default: its members' own). Each face costs members x views net
+    calls, so two members without views cost what one costs with the mirror view."""
     from core.runs import load_model
-    from core.tta import ensemble
+    from core.tta import TTA_MODES, ensemble
 
     members = [load_model(folder) for folder in model_dirs]
     records = [read_run(folder) for folder in model_dirs]
     emotions = members[0].classes
     if any(member.classes != emotions for member in members):
         raise ValueError("the models must know the same emotions in the same order to be averaged")
-    tta = {record.tta for record in records}
-    if len(tta) > 1:
-        raise ValueError(f"the models use different test-time augmentation ({', '.join(sorted(tta))})")
+    if tta is None:
+        modes = {record.tta for record in records}
+        if len(modes) > 1:
+            raise ValueError(f"the models use different test-time augmentation ({', '.join(sorted(modes))}): "
+                             "choose the ensemble's")
+        tta = modes.pop()
+    if tta not in TTA_MODES:
+        raise ValueError(f"unknown test-time augmentation {tta!r} (one of {', '.join(TTA_MODES)})")
     out.mkdir(parents=True, exist_ok=True)
     save_model(ensemble([member.model for member in members]), out / MODEL_FILE)
     lineages = [totals(record) for record in records]
     architectures = sorted({record.architecture for record in records})
     metadata = RunMetadata(
         name=out.name, architecture=f"ensemble of {len(members)} ({', '.join(architectures)})",
-        classes=list(emotions), input_size=INPUT_SIZE, tta=tta.pop(),
+        classes=list(emotions), input_size=INPUT_SIZE, tta=tta,
         dataset=DatasetInfo(dataset.source, dataset.fingerprint, votes=dataset.votes_source),
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), status=FINISHED,
         total_epochs=sum(lineage.epochs for lineage in lineages),
