@@ -25,6 +25,22 @@ def test_resume_of_a_run_killed_in_its_first_epoch_trains_it_again(sample, tmp_p
     assert read_run(run).status == "finished" and load_model(run)
 
 
+def test_a_run_killed_and_resumed_counts_the_time_of_every_epoch(sample, tmp_path):
+    """Training budgets are CPU-hours: a kill must not lose the time of the epochs saved before it."""
+    run = tmp_path / "run"
+    train(recipe("seed", epochs=1, batch_size=32), sample, run)
+    metadata = json.loads((run / METADATA_FILE).read_text())
+    killed = {**metadata, "status": "training", "training_seconds": None, "training_cpu_seconds": None}
+    (run / METADATA_FILE).write_text(json.dumps(killed))  # as a SIGKILL leaves it: times come at the end
+
+    resumed = train(recipe("seed", epochs=2, batch_size=32), sample, run, resume=True)
+    history = json.loads((run / STATE_FILE).read_text())["history"]
+    assert [row["epoch"] for row in history] == [1, 2] and all(row["cpu_seconds"] > 0 for row in history)
+    assert resumed.training_cpu_seconds >= sum(row["cpu_seconds"] for row in history)  # before: epoch 2's alone
+    assert resumed.training_seconds >= sum(row["seconds"] for row in history)
+    assert resumed.total_cpu_hours == round(resumed.training_cpu_seconds / 3600, 4)
+
+
 def test_resume_of_a_folder_that_never_began_is_one_line(tmp_path, capsys):
     (tmp_path / "empty-run").mkdir()
     assert run_main("train", "--resume", tmp_path / "empty-run") == 2

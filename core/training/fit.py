@@ -126,12 +126,14 @@ class _Reporter(keras.callbacks.Callback):
             self._report(self.epoch + 1, batch + 1, _floats(logs))
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.epoch, self.epoch_started = epoch, time.monotonic()
+        self.epoch, self.epoch_started, self.epoch_cpu_started = epoch, time.monotonic(), time.process_time()
 
     def on_epoch_end(self, epoch, logs=None):
         learning_rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        # Time and CPU time, validation included: saved with the checkpoint, so a resume after a kill counts them.
         row = {"epoch": epoch + 1, **_floats(logs), "lr": learning_rate,
-               "seconds": round(time.monotonic() - self.epoch_started, 1)}  # validation included
+               "seconds": round(time.monotonic() - self.epoch_started, 1),
+               "cpu_seconds": round(time.process_time() - self.epoch_cpu_started, 1)}
         self.history.append(row)
         if row.get("val_accuracy", -1) > self.best:  # the best epoch, as ModelCheckpoint would keep it, but atomically
             self.best = row["val_accuracy"]
@@ -330,8 +332,12 @@ def train(
     except Cancelled:
         metadata.status = CANCELLED
     metadata.worker_pid = None
-    seconds_before = (earlier.training_seconds or 0) if earlier else 0
-    cpu_seconds_before = (earlier.training_cpu_seconds or 0) if earlier else 0
+    # The earlier segments' time: a clean stop recorded it in the metadata (a half epoch included); a kill
+    # leaves only the epochs it saved, with their times (runs from before cpu_seconds was kept: none).
+    earlier_rows = history[:start_epoch]
+    seconds_before = max(sum(row.get("seconds", 0) for row in earlier_rows), (earlier and earlier.training_seconds) or 0)
+    cpu_seconds_before = max(sum(row.get("cpu_seconds", 0) for row in earlier_rows),
+                             (earlier and earlier.training_cpu_seconds) or 0)
     metadata.training_seconds = round(seconds_before + time.monotonic() - started, 1)
     metadata.training_cpu_seconds = round(cpu_seconds_before + time.process_time() - cpu_started, 1)
     metadata.epochs_trained = len(history)
