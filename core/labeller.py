@@ -202,13 +202,14 @@ def on_ray(photos: list[Photo], video: VideoFrames | None, name: str, model_dir:
     data_context = ray.data.DataContext.get_current()
     data_context.execution_options.preserve_order = True  # a video's faces are followed in time order
     data_context.enable_progress_bars = False  # the caller draws its own
+    size = actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
     if video:
         dataset = _video_dataset(video, name)
     else:
+        blocks = max(1, math.ceil(len(photos) / BATCH_SIZE))
         dataset = ray.data.from_items([{"path": photo.path, "member": photo.member, "name": photo.name}
-                                       for photo in photos],
-                                      override_num_blocks=max(1, math.ceil(len(photos) / BATCH_SIZE)))
-    size = actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
+                                       for photo in photos], override_num_blocks=blocks)
+        size = min(size, blocks)  # an actor per batch at most: each one loads the model
     labelled = dataset.map_batches(_RayLabeller, batch_size=BATCH_SIZE, batch_format="numpy",
                                    compute=ray.data.ActorPoolStrategy(size=size), num_cpus=ACTOR_CPUS,
                                    fn_constructor_kwargs={"model_dir": _model_for_workers(model_dir)})
