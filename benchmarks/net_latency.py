@@ -1,6 +1,7 @@
 """Time per face of candidate networks before training one: can a bigger net stay within 1 ms a face?
 
     python benchmarks/net_latency.py
+    python benchmarks/net_latency.py --models runs/ENSEMBLE    # trained models against the shipped one
 
 Each candidate is built with untrained weights (time does not depend on them) and saved as a model folder
 that borrows the shipped model's metadata (its emotions and test-time views), then timed through the
@@ -29,8 +30,9 @@ from core.paths import SHIPPED_MODEL_DIR  # noqa: E402
 from core.recognise import load_classifier  # noqa: E402
 from core.runs import METADATA_FILE, MODEL_FILE  # noqa: E402
 
+BASELINE = "vgg (shipped network)"
 CANDIDATES = {
-    "vgg (shipped network)": lambda classes: vgg(classes),
+    BASELINE: lambda classes: vgg(classes),
     "vgg64 (64x64 input)": lambda classes: vgg64(classes),
     "vgg, 1.25x wider": lambda classes: vgg(classes, widths=(40, 80, 160, 320)),
     "vgg, 1.5x wider": lambda classes: vgg(classes, widths=(48, 96, 192, 384)),
@@ -50,13 +52,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--calls", type=int, default=200, help="batch-1 calls per candidate and round")
+    parser.add_argument("--models", nargs="+", type=Path, metavar="FOLDER",
+                        help="time these trained models (an ensemble too; each with its own views) against the shipped one")
     args = parser.parse_args()
 
     classes = len(load_classifier(SHIPPED_MODEL_DIR).classes)
     face = np.random.default_rng(0).integers(0, 256, (1, 48, 48), dtype=np.uint8)
     with tempfile.TemporaryDirectory() as scratch:
         classifiers = {}
-        for name, build in CANDIDATES.items():
+        if args.models:
+            classifiers[BASELINE] = load_classifier(SHIPPED_MODEL_DIR)
+            classifiers.update({f"{folder.name} ({load_classifier(folder).tta} views)": load_classifier(folder)
+                                for folder in args.models})
+        for name, build in ({} if args.models else CANDIDATES).items():
             folder = Path(scratch) / str(len(classifiers))
             folder.mkdir()
             shutil.copy(SHIPPED_MODEL_DIR / METADATA_FILE, folder / METADATA_FILE)
@@ -67,8 +75,9 @@ def main() -> int:
             for name, classifier in classifiers.items():
                 times[name].append(ms_per_face(classifier, face, args.calls))
 
-    base = statistics.median(times["vgg (shipped network)"])
-    print(f"batch-1 time per face, median of {args.rounds} rounds of {args.calls} calls (int8, with the shipped views)\n")
+    base = statistics.median(times[BASELINE])
+    views = "each with its own views" if args.models else "with the shipped views"
+    print(f"batch-1 time per face, median of {args.rounds} rounds of {args.calls} calls (int8, {views})\n")
     print("| network | ms per face | ratio to vgg |\n|---|---|---|")
     for name, measured in times.items():
         print(f"| {name} | {statistics.median(measured):.2f} | {statistics.median(measured) / base:.2f} |")
