@@ -62,8 +62,8 @@ def main() -> int:
         classifiers = {}
         if args.models:
             classifiers[BASELINE] = load_classifier(SHIPPED_MODEL_DIR)
-            classifiers.update({f"{folder.name} ({load_classifier(folder).tta} views)": load_classifier(folder)
-                                for folder in args.models})
+            for classifier in map(load_classifier, args.models):
+                classifiers[f"{classifier.path.name} ({classifier.tta} views)"] = classifier
         for name, build in ({} if args.models else CANDIDATES).items():
             folder = Path(scratch) / str(len(classifiers))
             folder.mkdir()

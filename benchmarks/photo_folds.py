@@ -92,9 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--runs-dir", type=Path, help="keep the two runs here (default: thrown away)")
     args = parser.parse_args(argv)
-    for model in args.model:
-        start = read_run(model)
-        if start.photos and start.photos.fingerprint == source_fingerprint(args.photos):
+    starts = [read_run(model) for model in args.model]
+    for model, record in zip(args.model, starts):
+        if record.photos and record.photos.fingerprint == source_fingerprint(args.photos):
             parser.error(f"{model} was taught these photos, so it cannot be scored on them: start from a model "
                          "that was not (the shipped model's stage 2, see docs/photos.md, Teaching it real photos)")
 
@@ -104,14 +104,14 @@ def main(argv: list[str] | None = None) -> int:
     people = [person(name) for name, _, _ in photos]
     half = halves(people)
     truth = [emotion for _, emotion, _ in photos]
-    configs = [recipe(read_run(model).architecture, epochs=args.epochs, learning_rate=args.lr,
-                      photo_repeat=args.photo_repeat, keep_start=args.keep_start, seed=args.seed) for model in args.model]
+    configs = [recipe(record.architecture, epochs=args.epochs, learning_rate=args.lr,
+                      photo_repeat=args.photo_repeat, keep_start=args.keep_start, seed=args.seed) for record in starts]
     before: list[dict[str, float] | None] = [None] * len(photos)
     after: list[dict[str, float] | None] = [None] * len(photos)
     runs = []
     with tempfile.TemporaryDirectory() as scratch:
-        if len(args.model) > 1:
-            start = save_ensemble(args.model, fer, (args.runs_dir or Path(scratch)) / "photo-folds-start", args.tta)
+        start = starts[0] if len(starts) == 1 else \
+            save_ensemble(args.model, fer, (args.runs_dir or Path(scratch)) / "photo-folds-start", args.tta)
         start_dir = Path(start.path)
         for held in (0, 1):
             taught_photos = Path(scratch) / f"photos-{1 - held}"
