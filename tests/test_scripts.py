@@ -253,6 +253,17 @@ def test_photo_folds_refuses_a_model_already_taught_the_photos(tmp_path):
     assert "Traceback" not in refused.stderr
 
 
+def test_every_benchmark_still_imports_what_it_uses_from_core():
+    """Behind every figure in docs/ is a benchmark that nobody runs day to day, so a renamed core function
+    breaks it silently (inference_options.py once did). One process imports them all, as running them would,
+    without running them. (Not imported here: tests never import benchmarks.)"""
+    benchmarks = sorted(path.stem for path in (PROJECT_ROOT / "benchmarks").glob("*.py"))
+    imported = run_process("-c", "import importlib, sys; sys.path.insert(0, 'benchmarks')\n"
+                           f"for name in {benchmarks!r}: importlib.import_module(name)", timeout_s=120)
+    assert imported.returncode == 0, imported.stderr[-2000:]
+    assert len(benchmarks) >= 10
+
+
 def test_build_dataset_reports_counts(sample_zip, tmp_path, capsys):
     assert run_main("build_dataset", sample_zip, "--cache-dir", tmp_path, "--json") == 0
     assert json.loads(output(capsys))["counts"]["test"]["happy"] == 20
