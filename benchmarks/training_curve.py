@@ -45,6 +45,15 @@ def append(run_dir: Path, stage: str, cpu_hours: float | None, log_file: Path = 
     write_text(log_file, pd.concat([log, rows]).to_csv(index=False))
 
 
+def budget(log: pd.DataFrame) -> pd.Series:
+    """CPU-hours spent by the end of each row's epoch, every stage in the log's order, each stage's hours
+    spread evenly over its epochs: accuracy against budget."""
+    stage_hours = log.groupby("stage", sort=False)["stage_cpu_hours"].first()
+    before = stage_hours.cumsum() - stage_hours
+    epochs = log.groupby("stage", sort=False)["epoch"].transform("max")
+    return log["stage"].map(before) + log["stage_cpu_hours"] * log["epoch"] / epochs
+
+
 def report(log_file: Path = LOG, per_epoch: bool = False) -> None:
     log = pd.read_csv(log_file, dtype={"stage": str})
     stages = log.groupby("stage", sort=False).agg(
@@ -56,27 +65,30 @@ def report(log_file: Path = LOG, per_epoch: bool = False) -> None:
     for stage, row in stages.iterrows():
         print(f"| {stage} | {int(row.epochs)} | {int(row.total_epochs)} | {row.peak_lr:.3g} | {row.last_val:.1%} | {row.best_val:.1%} "
               f"| {row.cpu_hours:.1f} | {row.total_cpu_hours:.1f} |")
-    if per_epoch:  # accuracy against budget: CPU-hours spread evenly over each stage's epochs
+    spent = budget(log)
+    if per_epoch:
         print("\n| total epochs | CPU-hours so far | validation |\n|---|---|---|")
-        spent = 0.0
-        for stage, rows in log.groupby("stage", sort=False):
-            for _, row in rows.iterrows():
-                hours = spent + row.stage_cpu_hours * row.epoch / rows["epoch"].max()
-                print(f"| {int(row.total_epoch)} | {hours:.2f} | {row.val_accuracy:.1%} |")
-            spent += rows["stage_cpu_hours"].iloc[0]
+        for row, hours in zip(log.itertuples(), spent):
+            print(f"| {int(row.total_epoch)} | {hours:.2f} | {row.val_accuracy:.1%} |")
 
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(7, 3.2), dpi=110)
-    for stage, rows in log.groupby("stage", sort=False):
-        axis.plot(rows["total_epoch"], rows["val_accuracy"], label=f"stage {stage}")
-    axis.set_xlabel("epochs, all stages")
-    axis.set_ylabel("validation accuracy")
-    axis.grid(alpha=0.3)
-    axis.legend()
+    figure, (by_epoch, by_budget) = plt.subplots(1, 2, figsize=(11, 3.6), dpi=110)
+    for colour, (stage, rows) in zip(plt.cm.tab20.colors, log.groupby("stage", sort=False)):
+        by_epoch.plot(rows["total_epoch"], rows["val_accuracy"], label=stage, color=colour)
+        by_budget.plot(spent[rows.index], rows["val_accuracy"], lw=0.8, color=colour)
+    by_budget.step(spent, log["val_accuracy"].cummax(), where="post", color="black", label="best so far")
+    by_epoch.set_xlabel("epochs, counted on from the model a run started from")
+    by_budget.set_xlabel("CPU-hours spent so far, every run in the order trained")
+    for axis in (by_epoch, by_budget):
+        axis.set_ylabel("validation accuracy")
+        axis.grid(alpha=0.3)
+        axis.set_ylim(bottom=max(0.0, log["val_accuracy"].quantile(0.05) - 0.02))  # the plateau, not the first epochs
+    by_epoch.legend(fontsize=7)
+    by_budget.legend(fontsize=7, loc="lower right")
     figure.tight_layout()
     figure_file = FIGURE if log_file == LOG else FIGURE.with_name(f"training_curve_{log_file.stem.removeprefix('training_log_')}.png")
     figure.savefig(figure_file)
