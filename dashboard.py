@@ -28,6 +28,7 @@ from core.paths import SAMPLES_DIR, SEED_MODEL_DIR, SHIPPED_MODEL_DIR, VOICES_DI
 from core.recognise import Classifier, Recognition, load_classifier, recognise
 from core.records import RunMetadata
 from core.runs import METADATA_FILE, MODEL_FILE, active_model_dir, list_runs, read_run
+from core.training.jobs import percent  # the pages format with dashboard.percent too: one definition
 from core.voices import VoiceBank, load_voice_bank
 
 SAMPLE_ZIP = SAMPLES_DIR / "fer2013-sample.zip"  # what Evaluate scores: 20 FER2013 test/ faces per emotion, votes beside
@@ -94,14 +95,24 @@ def _tree_stamp(folder: Path) -> tuple[int, int]:
     return max(s.st_mtime_ns for s in stats), len(stats)
 
 
-@st.cache_resource(show_spinner="Reading the dataset (the first time takes a while for a full FER2013)…", max_entries=2)
-def _dataset(path: str, stamp: tuple[int, int]) -> Dataset:
+@st.cache_resource(max_entries=2, show_spinner="Reading the dataset and its votes (the first time takes a while "
+                                                "for a full FER2013)…")
+def _voted_dataset(path: str, votes: str | None, stamps: tuple) -> Dataset:
     # cache_resource, not cache_data: a dataset is tens of MB of arrays, shared read-only, never copied.
-    return load_dataset(path)
+    from core.votes import attach_found_votes
+
+    dataset = load_dataset(path)
+    attach_found_votes(dataset, votes)
+    return dataset
 
 
-def dataset_at(path: Path) -> Dataset:
-    return _dataset(str(path), file_stamp(Path(path)))
+def voted_dataset_at(path: Path) -> Dataset:
+    """A dataset with the FER+ votes found beside it (core.votes.votes_beside), cached until either file changes."""
+    from core.votes import votes_beside
+
+    votes = votes_beside(path)
+    return _voted_dataset(str(path), str(votes) if votes else None,
+                          (file_stamp(Path(path)), file_stamp(votes) if votes else None))
 
 
 @st.cache_data(show_spinner="Scoring the model on the test set…", max_entries=8)
@@ -201,34 +212,8 @@ def voice_gender_choice() -> str | None:
     return VOICE_GENDERS[label]
 
 
-def percent(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1%}"
-
-
 def duration(seconds: float | None) -> str:
     if seconds is None:
         return "–"
     seconds = int(seconds)
     return time.strftime("%H:%M:%S" if seconds >= 3600 else "%M:%S", time.gmtime(seconds))
-
-
-# -- appended by the lead: datasets with their FER+ votes ---------------------------------------------
-
-
-@st.cache_resource(max_entries=2, show_spinner="Reading the dataset and its votes (the first time takes a while "
-                                                "for a full FER2013)…")
-def _voted_dataset(path: str, votes: str | None, stamps: tuple) -> Dataset:
-    from core.votes import attach_found_votes
-
-    dataset = load_dataset(path)
-    attach_found_votes(dataset, votes)
-    return dataset
-
-
-def voted_dataset_at(path: Path) -> Dataset:
-    """A dataset with the FER+ votes found beside it (core.votes.votes_beside), cached until either file changes."""
-    from core.votes import votes_beside
-
-    votes = votes_beside(path)
-    return _voted_dataset(str(path), str(votes) if votes else None,
-                          (file_stamp(Path(path)), file_stamp(votes) if votes else None))

@@ -193,23 +193,6 @@ def _checked_path(text: str) -> Path:
         return Path(text)
 
 
-def save_upload(name: str, data: bytes, cache_dir: Path | None = None) -> Path:
-    """Keep an uploaded dataset (zip or csv) under the cache, named by its content; returns its path."""
-    suffix = Path(name).suffix.lower()
-    if suffix not in (".zip", ".csv"):
-        raise DatasetError(f"upload a .zip of class folders or fer2013.csv, not {suffix or 'a file without extension'}")
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise DatasetError(f"the upload is {len(data) / 2**20:.0f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB")
-    folder = (cache_dir or CACHE_DIR) / "uploads"
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{hashlib.sha256(data).hexdigest()[:20]}{suffix}"
-    if not target.exists():
-        partial = target.with_suffix(".partial")
-        partial.write_bytes(data)
-        os.replace(partial, target)
-    return target
-
-
 def source_fingerprint(path: Path) -> str:
     """A hash that changes when the source's content does (files: bytes; folders: names, sizes, times)."""
     digest = hashlib.sha256(f"v{BUILDER_VERSION}:{INPUT_SIZE}:".encode())

@@ -186,15 +186,9 @@ def _scaled(found: tuple[np.ndarray, np.ndarray, float], scale: float, offset: i
     return Face(Box(round(x0), round(y0), round(x1 - x0), round(y1 - y0)), landmarks / scale - offset, score)
 
 
-def crop_face(gray: np.ndarray, face: Face, shift: tuple[float, float] = (0.0, 0.0), zoom: float = 1.0) -> np.ndarray:
-    """The face turned upright by its eyes and framed as FER2013 frames its faces, as the model's 48x48 input.
-
-    `shift` (crop pixels, x and y) and `zoom` (above 1 is closer) move the frame."""
-    return face_views(gray, face, ((shift[0], shift[1], zoom),))[0]
-
-
 def face_views(gray: np.ndarray, face: Face, jitter: tuple[tuple[float, float, float], ...] = JITTER) -> np.ndarray:
-    """(len(jitter), 48, 48): `crop_face` for each (shift x, shift y, zoom) of `jitter`, the jittered views of
+    """(len(jitter), 48, 48): the face turned upright by its eyes and framed as FER2013 frames its faces, as the
+    model's input, once for each (shift x and y in crop pixels, zoom above 1 closer) of `jitter`: the views of
     core.recognise. A large face is shrunk with pixel averaging once for all its views (warpAffine alone would
     alias it)."""
     centre, angle, scale, target = _framing(face)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from support.photos import encode, lie_about_size, portrait
-from core.data import DatasetError, load_dataset, resolve_data_path, save_upload
+from core.data import DatasetError, load_dataset, resolve_data_path
 from core.emotions import EMOTIONS, SEED_EMOTIONS
 
 
@@ -136,14 +136,6 @@ def test_dashboard_paths_stay_inside_the_data_roots(tmp_path):
     for outside in ("/etc", "~/.ssh", "../../etc/passwd", str(root / ".." / "..")):
         with pytest.raises(DatasetError, match="outside"):
             resolve_data_path(outside, [root])
-
-
-def test_uploads_are_stored_by_content_and_capped(tmp_path, sample_zip):
-    data = sample_zip.read_bytes()
-    stored = save_upload("fer.zip", data, cache_dir=tmp_path)
-    assert stored.read_bytes() == data and stored.parent == tmp_path / "uploads"
-    with pytest.raises(DatasetError, match="zip"):
-        save_upload("evil.sh", b"rm -rf /", cache_dir=tmp_path)
 
 
 def test_a_zip_bomb_is_refused_in_one_line_without_being_inflated(tmp_path, fer_faces, cache_dir):
