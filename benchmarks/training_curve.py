@@ -6,7 +6,8 @@
 
 benchmarks/training_log.csv is the equalised FER2013 copy used until 2026-12-06, validated on FER2013's labels;
 benchmarks/training_log_ferplus.csv is FER2013's original pixels trained on FER+ votes, validated against the
-taggers' majority. Each log draws its own figure (docs/figures/training_curve[_ferplus].png).
+taggers' majority. Each log draws its own figure (docs/figures/training_curve[_ferplus].png): validation per
+epoch, and against the CPU-hours spent so far with the best so far (has more training stopped paying?).
 
 benchmarks/training_log.csv holds one row per epoch: the stage (one run, warm-started from an
 earlier stage's best epoch), the epoch within it and in all (counted on from the model it started
