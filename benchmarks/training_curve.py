@@ -1,4 +1,4 @@
-"""Validation accuracy per epoch across every training run of the shipped recipe.
+"""Validation accuracy per epoch across training runs, and against the CPU-hours spent on them.
 
     python benchmarks/training_curve.py                              # the table and the figure
     python benchmarks/training_curve.py --append RUN_DIR --stage 4   # log a finished run
