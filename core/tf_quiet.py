@@ -2,8 +2,8 @@
 
 Importing either writes lines straight to file descriptor 2 (absl's "All log messages before
 absl::InitializeLog() is called", oneDNN's round-off notice, "Could not find cuda drivers"), ahead of any
-log setting: TF_CPP_MIN_LOG_LEVEL (set in core/__init__.py) does not stop them. Every module in core
-takes them from here,
+log setting: TF_CPP_MIN_LOG_LEVEL (set in core/__init__.py) does not stop them. Every module in core takes
+them from here,
 
     from core.tf_quiet import keras, tf
 
