@@ -3,7 +3,7 @@
     python benchmarks/soak.py --minutes 60 [--port 8599] [--rss-csv soak-rss.csv] [--shots failed/]
 
 The server once died with a segfault after a Train run, a Label video and a Live session; the cause was the
-import order of streamlit_webrtc and TensorFlow (see streamlit_app.py and dashboard.py). This is the measurement
+import order of streamlit_webrtc and TensorFlow (see streamlit_app.py and dashboard/__init__.py). This is the measurement
 that shows the fix holds: it starts `streamlit run streamlit_app.py` with PYTHONFAULTHANDLER=1 (so a native crash
 leaves a Python stack in the server's log), its runs and caches in a scratch folder (the real runs/ and the active
 model are never touched), then opens one fresh headless Chromium context after another, cycling through kinds of
