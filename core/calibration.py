@@ -15,6 +15,8 @@ import math
 
 import numpy as np
 
+from core.records import Calibration
+
 BINS = 15  # the usual number of confidence bins for the expected calibration error
 TEMPERATURE_RANGE = (0.05, 20.0)  # wide enough for any trained model; the fit is bounded to it
 _EPSILON = 1e-12  # keeps log(0) finite for probabilities the float32 softmax rounded to zero
@@ -95,14 +97,14 @@ def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bi
                      if n))
 
 
-def calibration_report(raw: np.ndarray, labels: np.ndarray, temperature: float) -> dict:
+def calibration_report(raw: np.ndarray, labels: np.ndarray, temperature: float) -> Calibration:
     """ECE and NLL before and after applying `temperature` to the raw probabilities."""
     calibrated = apply_temperature(raw, temperature)
-    return {"temperature": temperature, "n": int(len(labels)), "bins": BINS,
-            "ece_before": round(expected_calibration_error(raw, labels), 4),
-            "ece_after": round(expected_calibration_error(calibrated, labels), 4),
-            "nll_before": round(negative_log_likelihood(raw, labels), 4),
-            "nll_after": round(negative_log_likelihood(calibrated, labels), 4)}
+    return Calibration(temperature=temperature, n=int(len(labels)), bins=BINS,
+                       ece_before=round(expected_calibration_error(raw, labels), 4),
+                       ece_after=round(expected_calibration_error(calibrated, labels), 4),
+                       nll_before=round(negative_log_likelihood(raw, labels), 4),
+                       nll_after=round(negative_log_likelihood(calibrated, labels), 4))
 
 
 # -- figure -------------------------------------------------------------------------------------

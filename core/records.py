@@ -54,6 +54,20 @@ class Lineage:
 
 
 @dataclass
+class Calibration:
+    """A temperature fitted to faces and what it did to the probabilities: the expected calibration error over
+    `bins` confidence bins and the negative log-likelihood, before and after (core.calibration)."""
+
+    temperature: float
+    n: int
+    bins: int
+    ece_before: float
+    ece_after: float
+    nll_before: float
+    nll_after: float
+
+
+@dataclass
 class StartKept:
     share: float
     epoch: int
@@ -86,7 +100,7 @@ class RunMetadata:
     history_tail: dict | None = None
     start_kept: StartKept | None = None
     metrics: dict[str, dict] = field(default_factory=dict)  # split -> core.evaluation summary (n, accuracy, ...)
-    calibration: dict | None = None
+    calibration: Calibration | None = None  # fitted on the run's validation faces
     temperature: float = 1.0
     path: Path | None = None  # the folder it was read from; never written
     extra: dict[str, Any] = field(default_factory=dict)  # keys this version does not know, kept as they were
@@ -99,6 +113,7 @@ class RunMetadata:
         known["photos"] = PhotosInfo(**known["photos"]) if known.get("photos") else None
         known["lineage"] = Lineage(**known["lineage"]) if known.get("lineage") else None
         known["start_kept"] = StartKept(**known["start_kept"]) if known.get("start_kept") else None
+        known["calibration"] = Calibration(**known["calibration"]) if known.get("calibration") else None
         known["metrics"] = known.get("metrics") or {}
         known["temperature"] = float(known.get("temperature") or 1.0)
         return cls(**known, path=Path(path) if path else None, extra=extra)

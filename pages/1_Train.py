@@ -7,7 +7,7 @@ import streamlit as st
 from core.background import TrainingBusyError
 from core.data import DatasetError
 from core.training.jobs import is_operator, start_run
-from dashboard import train
+from dashboard import train_page
 
 visitor = st.session_state.setdefault("visitor", uuid.uuid4().hex)  # whose runs this tab may cancel
 operator = is_operator(server_address=st.get_option("server.address"))
@@ -17,13 +17,13 @@ st.caption("Training runs in its own process: switch pages or close the tab, it 
            "for everyone using this server; only the visitor who started a run can cancel it.")
 
 st.subheader("1 · Data")
-data = train.chosen_data()
-votes = train.chosen_votes(data)
+data = train_page.chosen_data()
+votes = train_page.chosen_votes(data)
 
 st.subheader("2 · Recipe")
-start = train.chosen_start(with_votes=votes is not None)
-photos = train.chosen_photos()
-config = train.chosen_config(start) if start.defaults is not None else None
+start = train_page.chosen_start(with_votes=votes is not None)
+photos = train_page.chosen_photos()
+config = train_page.chosen_config(start) if start.defaults is not None else None
 
 photos_refused = st.session_state.get("photos") is not None and photos is None
 if st.button("Train", type="primary", icon=":material/play_arrow:", key="train",
@@ -39,7 +39,7 @@ if st.button("Train", type="primary", icon=":material/play_arrow:", key="train",
         st.error(f"Not started: {getattr(error, 'strerror', None) or error}", icon=":material/block:")
 
 st.subheader("3 · Progress")
-train.training_status(visitor, operator)
+train_page.training_status(visitor, operator)
 
 st.subheader("Runs")
-train.show_runs(operator)
+train_page.show_runs(operator)

@@ -13,9 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from core.records import Calibration  # noqa: E402  (plain dataclasses: nothing heavy)
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -26,7 +29,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def calibrate(model_dir: Path, images, labels) -> dict:
+def calibrate(model_dir: Path, images, labels) -> Calibration:
     """Fit the temperature of the model in `model_dir` on (N, 48, 48) faces and their class indexes, through
     the product's own inference path (TensorFlow Lite, test-time views included), and store it with its
     report (temperature, ECE and NLL before and after) in the model's metadata.json."""
@@ -37,7 +40,7 @@ def calibrate(model_dir: Path, images, labels) -> dict:
     raw = load_classifier(model_dir).raw_probabilities(images)
     report = calibration_report(raw, labels, fit_temperature(raw, labels))
     run = read_run(model_dir)
-    run.temperature, run.calibration = report["temperature"], report
+    run.temperature, run.calibration = report.temperature, report
     write_run(run, model_dir)
     return report
 
@@ -45,17 +48,17 @@ def calibrate(model_dir: Path, images, labels) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
     from core.data import DatasetError, load_dataset  # only once the arguments are good
-    from core.runs import ModelError, read_metadata
+    from core.runs import ModelError, read_run
     from core.training import TrainConfig, training_and_validation
 
     try:
-        metadata = read_metadata(args.model)
-        recipe = metadata.get("recipe") or {}
+        metadata = read_run(args.model)
+        recipe = metadata.recipe or {}
         dataset = load_dataset(args.data)
         if "train" not in dataset.images:
             raise ValueError(f"{args.data} has no 'train' split to take the validation faces from")
         _, (val_images, val_labels) = training_and_validation(
-            dataset, tuple(metadata["classes"]), recipe.get("validation_fraction", TrainConfig.validation_fraction))
+            dataset, tuple(metadata.classes), recipe.get("validation_fraction", TrainConfig.validation_fraction))
         if len(val_images) == 0:
             raise ValueError(f"{args.data} holds no train/ faces of the model's emotions")
         report = calibrate(args.model, val_images, val_labels)
@@ -63,11 +66,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps(asdict(report)))
     else:
-        print(f"{args.model}: temperature {report['temperature']} fitted on {report['n']} validation faces; "
-              f"ECE {report['ece_before']:.3f} -> {report['ece_after']:.3f}, "
-              f"NLL {report['nll_before']:.3f} -> {report['nll_after']:.3f}")
+        print(f"{args.model}: temperature {report.temperature} fitted on {report.n} validation faces; "
+              f"ECE {report.ece_before:.3f} -> {report.ece_after:.3f}, "
+              f"NLL {report.nll_before:.3f} -> {report.nll_after:.3f}")
     return 0
 
 

@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     temperature = classifier.temperature
     calibrated, calibration_labels = evaluation.calibration_faces()
     raw = undo_temperature(calibrated, temperature)
-    report["calibration"] = calibration_report(raw, calibration_labels, temperature)
+    calibration = calibration_report(raw, calibration_labels, temperature)
+    report["calibration"] = asdict(calibration)
     if comparison:
         report["comparison"] = {"model_a": str(args.model), "model_b": str(args.compare), **comparison.summary()}
     if args.figures:
@@ -93,9 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     if report["accuracy_5class"] is not None:
         print(f"accuracy on the seed's 5 emotions: {report['accuracy_5class']:.2%} (n={report['n_5class']})")
     print(evaluation.scores.table().round(3).to_string())
-    calibration = report["calibration"]
-    print(f"calibration: temperature {temperature:g}, ECE {calibration['ece_before']:.3f} before, "
-          f"{calibration['ece_after']:.3f} after")
+    print(f"calibration: temperature {temperature:g}, ECE {calibration.ece_before:.3f} before, "
+          f"{calibration.ece_after:.3f} after")
     if comparison:
         summary = comparison.summary()
         print(f"\nA = {args.model}, B = {args.compare}. {comparison.note}")

@@ -166,7 +166,7 @@ def test_augmentation_runs_only_while_training_and_is_not_saved(sample, tmp_path
     saved = keras.saving.load_model(tmp_path / MODEL_FILE)
     assert "augment" not in [layer.name for layer in saved.layers]  # the product never runs augmentation
     assert metadata.status == "finished" and metadata.backend == keras.backend.backend()
-    assert 0 < metadata.temperature and metadata.calibration["n"] == metadata.dataset.validation_images
+    assert 0 < metadata.temperature and metadata.calibration.n == metadata.dataset.validation_images
 
 
 def test_augmentation_moves_a_face_with_one_resampling_and_keeps_it_sharp(sample):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from core.emotions import INPUT_SIZE
-from core.records import FINISHED, DatasetInfo, Lineage, RunMetadata, StartKept
+from core.records import FINISHED, Calibration, DatasetInfo, Lineage, RunMetadata, StartKept
 from core.runs import MODEL_FILE, read_run, save_model, start_model_path, write_atomic, write_run
 from core.tf_quiet import keras
 from core.training.config import TrainConfig
@@ -33,7 +33,7 @@ def finish_run(metadata: RunMetadata, history: list[dict], config: TrainConfig, 
         metadata.start_kept = StartKept(config.keep_start, best_epoch)
         write_run(metadata)
     metadata.metrics, metadata.calibration = final_metrics(run_dir, metadata.tta, dataset, emotions, validation)
-    metadata.temperature = metadata.calibration["temperature"]
+    metadata.temperature = metadata.calibration.temperature
 
 
 def _average_with_start(run_dir: Path, start: Path, share: float, best_epoch: int) -> None:
@@ -101,12 +101,12 @@ def save_ensemble(model_dirs: list[Path], dataset: Dataset, out: Path, tta: str 
                            for record, folder in zip(records, model_dirs)]})
     validation, _ = validation_targets(split_faces(dataset, emotions)[1], emotions)
     metadata.metrics, metadata.calibration = final_metrics(out, metadata.tta, dataset, emotions, validation)
-    metadata.temperature = metadata.calibration["temperature"]
+    metadata.temperature = metadata.calibration.temperature
     write_run(metadata)
     return metadata
 
 
-def final_metrics(run_dir: Path, tta: str, dataset: Dataset, emotions: tuple[str, ...], validation: Faces) -> tuple[dict, dict]:
+def final_metrics(run_dir: Path, tta: str, dataset: Dataset, emotions: tuple[str, ...], validation: Faces) -> tuple[dict, Calibration]:
     """Scores of the best epoch, with the run's test-time augmentation, on validation and test (against
     the dataset's labels, and against the FER+ majority where the faces have votes), and the temperature
     that calibrates its probabilities on the validation faces (their majority, when voted).
