@@ -38,8 +38,8 @@ def scores(run_dir: Path) -> dict:
     config = TrainConfig.from_json(run.recipe or {})
     return {"label_share": config.label_share, "run": run.name, "epochs": run.epochs_trained,
             "seed": config.seed, "cpu_hours": round((run.training_cpu_seconds or 0) / 3600, 2),
-            "validation_ferplus": run.metrics["validation"]["accuracy"], "test_ferplus": run.metrics["test_ferplus"]["accuracy"],
-            "test_fer2013": run.metrics["test"]["accuracy"], "test_fer2013_5class": run.metrics["test"]["accuracy_5class"]}
+            "validation_ferplus": run.accuracy("validation"), "test_ferplus": run.accuracy("test_ferplus"),
+            "test_fer2013": run.accuracy("test"), "test_fer2013_5class": run.accuracy("test", five_emotions=True)}
 
 
 def append(run_dir: Path, log_file: Path = LOG) -> None:

@@ -54,6 +54,32 @@ class Lineage:
 
 
 @dataclass
+class SplitScore:
+    """A model's scores on one split ("validation", "test", or "test_ferplus" against the votes' majority):
+    core.evaluation.summary's headline figures."""
+
+    n: int
+    accuracy: float
+    per_class: dict[str, dict[str, float]]  # emotion -> precision, recall, f1, support
+    accuracy_5class: float | None = None  # on the seed's five emotions; None when the model lacks one of them
+    n_5class: int | None = None
+
+    @classmethod
+    def brief(cls, summary: dict) -> SplitScore:
+        """The headline of a full summary (core.evaluation.summary), which also holds the confusion matrix."""
+        return cls(**{f.name: summary.get(f.name) for f in fields(cls)})
+
+
+def _scores(data: dict | None) -> dict[str, SplitScore]:
+    return {split: SplitScore(**_known(SplitScore, score)[0]) for split, score in (data or {}).items()}
+
+
+def _accuracy(metrics: dict[str, SplitScore] | None, split: str, five_emotions: bool) -> float | None:
+    score = (metrics or {}).get(split)
+    return None if score is None else score.accuracy_5class if five_emotions else score.accuracy
+
+
+@dataclass
 class Calibration:
     """A temperature fitted to faces and what it did to the probabilities: the expected calibration error over
     `bins` confidence bins and the negative log-likelihood, before and after (core.calibration)."""
@@ -99,7 +125,7 @@ class RunMetadata:
     total_cpu_hours: float | None = None
     history_tail: dict | None = None
     start_kept: StartKept | None = None
-    metrics: dict[str, dict] = field(default_factory=dict)  # split -> core.evaluation summary (n, accuracy, ...)
+    metrics: dict[str, SplitScore] = field(default_factory=dict)  # split -> its scores
     calibration: Calibration | None = None  # fitted on the run's validation faces
     temperature: float = 1.0
     path: Path | None = None  # the folder it was read from; never written
@@ -114,7 +140,7 @@ class RunMetadata:
         known["lineage"] = Lineage(**known["lineage"]) if known.get("lineage") else None
         known["start_kept"] = StartKept(**known["start_kept"]) if known.get("start_kept") else None
         known["calibration"] = Calibration(**known["calibration"]) if known.get("calibration") else None
-        known["metrics"] = known.get("metrics") or {}
+        known["metrics"] = _scores(known.get("metrics"))
         known["temperature"] = float(known.get("temperature") or 1.0)
         return cls(**known, path=Path(path) if path else None, extra=extra)
 
@@ -128,7 +154,7 @@ class RunMetadata:
 
     def accuracy(self, split: str, five_emotions: bool = False) -> float | None:
         """Accuracy on "validation", "test" or "test_ferplus" (of the five seed emotions), None when not scored."""
-        return (self.metrics.get(split) or {}).get("accuracy_5class" if five_emotions else "accuracy")
+        return _accuracy(self.metrics, split, five_emotions)
 
     @property
     def photo_faces(self) -> int:
@@ -151,7 +177,7 @@ class TrainingStatus:
     loaded: int | None = None  # files read so far, while reading the data
     total: int | None = None
     reading: str = "dataset"
-    metrics: dict[str, dict] | None = None
+    metrics: dict[str, SplitScore] | None = None  # once finished
     error: str | None = None
 
     @classmethod
@@ -161,6 +187,7 @@ class TrainingStatus:
         known["history"] = known.get("history") or []
         known["epochs"] = known.get("epochs") or 1
         known["reading"] = known.get("reading") or "dataset"
+        known["metrics"] = _scores(known["metrics"]) if known.get("metrics") else None
         return cls(**known)
 
     def to_json(self) -> dict:
@@ -180,7 +207,7 @@ class TrainingStatus:
         return min(max(done, 0.0), 1.0)
 
     def accuracy(self, split: str, five_emotions: bool = False) -> float | None:
-        return ((self.metrics or {}).get(split) or {}).get("accuracy_5class" if five_emotions else "accuracy")
+        return _accuracy(self.metrics, split, five_emotions)
 
 
 @dataclass

@@ -174,13 +174,13 @@ def model_choices() -> dict[str, Path]:
 
 def model_facts(metadata: RunMetadata) -> dict[str, str]:
     """What a person wants to know about a model, as short display strings."""
-    test = metadata.metrics.get("test") or {}
+    test = metadata.metrics.get("test")
     return {
         "Architecture": metadata.architecture,
         "Emotions": ", ".join(metadata.classes),
         "Agrees with people": percent(metadata.accuracy("test_ferplus")),
-        "Test accuracy": percent(test.get("accuracy")) + (f" on {test['n']} faces" if test.get("n") else ""),
-        "5-emotion accuracy": percent(test.get("accuracy_5class")),
+        "Test accuracy": percent(metadata.accuracy("test")) + (f" on {test.n} faces" if test else ""),
+        "5-emotion accuracy": percent(metadata.accuracy("test", five_emotions=True)),
         "Trained": (metadata.created or "?").replace("T", " ")[:16],
         "Training data": (Path(metadata.dataset.source).name or "?") + photos_taught(metadata),
     }

@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     except (DatasetError, ModelError, VotesError, ValueError, OSError) as error:
         return _fail(str(error))
     print(json.dumps({"model": str(args.out), "architecture": metadata.architecture, "metrics": {
-        split: {k: scores[k] for k in ("n", "accuracy", "accuracy_5class")} for split, scores in metadata.metrics.items()}},
+        split: {"n": score.n, "accuracy": score.accuracy, "accuracy_5class": score.accuracy_5class}
+        for split, score in metadata.metrics.items()}},
         indent=2))
     return 0
 

@@ -18,7 +18,7 @@ import argparse
 import json
 import signal
 import sys
-from dataclasses import fields
+from dataclasses import asdict, fields
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.activate and metadata.metrics:
         set_active(run_dir)
-    print(json.dumps({"run": str(run_dir), "status": metadata.status, "metrics": metadata.metrics or None}, indent=2))
+    print(json.dumps({"run": str(run_dir), "status": metadata.status, "metrics": {split: asdict(score) for split, score in metadata.metrics.items()} or None}, indent=2))
     return 0
 
 

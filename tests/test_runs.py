@@ -13,7 +13,7 @@ import pytest
 
 from core.background import LOCK_FILE, PROGRESS_FILE, current_training, read_status
 from core.paths import SEED_MODEL_DIR, SHIPPED_MODEL_DIR
-from core.records import ResumeState, RunMetadata, TrainingStatus
+from core.records import ResumeState, RunMetadata, SplitScore, TrainingStatus
 from core.runs import METADATA_FILE, MODEL_FILE, list_runs, read_run, write_atomic, write_json
 from core.training import FINE_TUNE, TrainConfig, config_of, read_recipe, recipe, recipe_names
 from core.training.jobs import activation_warning, is_operator, run_rows
@@ -109,7 +109,7 @@ def test_architecture_choices_are_the_model_factory():
 
 
 def _run(accuracy: float | None, classes: int = 7, status: str = "finished") -> RunMetadata:
-    metrics = {"validation": {"accuracy": accuracy}} if accuracy is not None else {}
+    metrics = {"validation": SplitScore(n=100, accuracy=accuracy, per_class={})} if accuracy is not None else {}
     return RunMetadata("r", "vgg", ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"][:classes],
                        status=status, metrics=metrics)
 

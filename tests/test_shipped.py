@@ -35,8 +35,8 @@ def test_shipped_models_load_and_recognise_real_faces(model_dir, classes, floor)
 def test_the_shipped_model_agrees_with_people_better_than_with_fer2013s_single_label():
     """It was trained on FER+'s ten votes a face: its recorded test/ scores say so."""
     metrics = load_classifier(SHIPPED_MODEL_DIR).metadata.metrics
-    assert metrics["test_ferplus"]["n"] > 3000
-    assert metrics["test_ferplus"]["accuracy"] > metrics["test"]["accuracy"] + 0.1
+    assert metrics["test_ferplus"].n > 3000
+    assert metrics["test_ferplus"].accuracy > metrics["test"].accuracy + 0.1
 
 
 def test_the_server_accepts_uploads_as_large_as_core_does_and_no_larger():

@@ -242,7 +242,7 @@ def test_a_run_on_fer_plus_votes_records_them_and_validates_on_the_taggers_major
     metadata = train(recipe("seed", emotions="all", epochs=1, batch_size=32), voted, tmp_path / "run")
     assert metadata.status == "finished" and metadata.dataset.votes == "test-votes.csv"
     assert json.loads((tmp_path / "run" / METADATA_FILE).read_text())["dataset"]["votes"] == "test-votes.csv"
-    assert metadata.dataset.validation_images == len(scored) == metadata.metrics["validation"]["n"]
+    assert metadata.dataset.validation_images == len(scored) == metadata.metrics["validation"].n
 
 
 def _held_out_index(dataset, emotions) -> np.ndarray:

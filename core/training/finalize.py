@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from core.emotions import INPUT_SIZE
-from core.records import FINISHED, Calibration, DatasetInfo, Lineage, RunMetadata, StartKept
+from core.records import FINISHED, Calibration, DatasetInfo, SplitScore, Lineage, RunMetadata, StartKept
 from core.runs import MODEL_FILE, read_run, save_model, start_model_path, write_atomic, write_run
 from core.tf_quiet import keras
 from core.training.config import TrainConfig
@@ -106,7 +106,7 @@ def save_ensemble(model_dirs: list[Path], dataset: Dataset, out: Path, tta: str 
     return metadata
 
 
-def final_metrics(run_dir: Path, tta: str, dataset: Dataset, emotions: tuple[str, ...], validation: Faces) -> tuple[dict, Calibration]:
+def final_metrics(run_dir: Path, tta: str, dataset: Dataset, emotions: tuple[str, ...], validation: Faces) -> tuple[dict[str, SplitScore], Calibration]:
     """Scores of the best epoch, with the run's test-time augmentation, on validation and test (against
     the dataset's labels, and against the FER+ majority where the faces have votes), and the temperature
     that calibrates its probabilities on the validation faces (their majority, when voted).
@@ -126,17 +126,14 @@ def final_metrics(run_dir: Path, tta: str, dataset: Dataset, emotions: tuple[str
         return answer.predict(images.astype(np.float32)[..., None], batch_size=256, verbose=0)
 
     val_probabilities = probabilities(validation.images)
-    metrics = {"validation": _brief(summary(val_probabilities, validation.labels, emotions))}
+    metrics = {"validation": SplitScore.brief(summary(val_probabilities, validation.labels, emotions))}
     if dataset.evaluation_split() == "test" and "train" in dataset.images:  # only a held-out test/ counts
         test = Faces(*dataset.select_with_votes("test", emotions))
         test_probabilities = probabilities(test.images)
-        metrics["test"] = _brief(summary(test_probabilities, test.labels, emotions))
+        metrics["test"] = SplitScore.brief(summary(test_probabilities, test.labels, emotions))
         agreed = majority_faces(test_probabilities, test.votes, emotions)
         if agreed is not None:
-            metrics["test_ferplus"] = _brief(summary(*agreed, emotions))
+            metrics["test_ferplus"] = SplitScore.brief(summary(*agreed, emotions))
     calibration = calibration_report(val_probabilities, validation.labels, fit_temperature(val_probabilities, validation.labels))
     return metrics, calibration
 
-
-def _brief(report: dict) -> dict:
-    return {k: report[k] for k in ("n", "accuracy", "per_class", "accuracy_5class", "n_5class")}
