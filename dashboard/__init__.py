@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from core.data import Dataset, load_dataset
+from core.data import Dataset, DatasetError, load_dataset, resolve_data_path
 from core.evaluation import Evaluation, evaluate
 from core.explain import heatmaps
 from core.paths import SAMPLES_DIR, SEED_MODEL_DIR, SHIPPED_MODEL_DIR, VOICES_DIR
@@ -211,6 +211,18 @@ def voice_gender_choice() -> str | None:
     label = st.segmented_control("Voice", list(VOICE_GENDERS), default="Any voice", required=True, key="voice_gender",
                                  help="Whose voice answers, when the voice bank says (RAVDESS does).")
     return VOICE_GENDERS[label]
+
+
+def typed_data_path(typed: str) -> Path | None:
+    """A dataset path typed by a visitor, resolved inside the data folders; None when blank, or refused with
+    the reason shown (outside the data folders, missing)."""
+    if not typed.strip():
+        return None
+    try:
+        return resolve_data_path(typed)
+    except DatasetError as error:
+        st.error(str(error))
+        return None
 
 
 def duration(seconds: float | None) -> str:

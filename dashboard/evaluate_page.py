@@ -12,7 +12,7 @@ import streamlit as st
 
 import dashboard
 from core.calibration import BINS, calibration_report, reliability_figure, undo_temperature
-from core.data import Dataset, DatasetError, resolve_data_path
+from core.data import Dataset
 from core.evaluation import Evaluation, Scores, compare, confusion_figure, inference_of
 from core.explain import overlay
 from core.recognise import Classifier
@@ -37,12 +37,7 @@ def chosen_test_faces(column) -> Path | None:
     if not typed.strip():
         st.info("Type the path of a labelled dataset in `data/` (e.g. the Kaggle FER2013 zip). "
                 "Datasets reach `data/` through the server's owner.")
-        return None
-    try:
-        return resolve_data_path(typed)
-    except DatasetError as error:
-        st.error(str(error))
-        return None
+    return dashboard.typed_data_path(typed)
 
 
 def show_headline(evaluation: Evaluation, dataset: Dataset, classifier: Classifier) -> None:

@@ -15,7 +15,7 @@ import streamlit as st
 
 import dashboard
 from core.background import cancel_training, current_training, read_status
-from core.data import DatasetError, resolve_data_path
+from core.data import DatasetError
 from core.models import ARCHITECTURES
 from core.paths import DATA_DIR, RUNS_DIR, SHIPPED_MODEL_DIR
 from core.records import CANCELLED, FAILED, FINISHED, INTERRUPTED, RunMetadata, TrainingStatus
@@ -76,13 +76,7 @@ def chosen_data() -> Path | Upload | None:
         typed = st.text_input("Dataset path (inside data/)", key="data_path", value=candidates[0] if candidates else "",
                               placeholder="fer2013.zip, fer2013/ or fer2013.csv",
                               help="Relative paths are read inside data/; other folders must be listed in EMOVOICE_DATA_ROOTS.")
-        if not typed.strip():
-            return None
-        try:
-            return resolve_data_path(typed)
-        except DatasetError as error:
-            st.error(str(error))
-            return None
+        return dashboard.typed_data_path(typed)
     return chosen_upload("FER2013 zip or fer2013.csv", (".zip", ".csv"), "data_upload")
 
 
@@ -95,11 +89,8 @@ def chosen_votes(data: Path | Upload | None) -> Path | Upload | None:
                                                                           if found else ""))
         votes: Path | Upload | None = chosen_upload("ferplus.csv or fer2013new.csv", (".csv",), "votes_upload")
         typed = st.text_input("or its path (inside data/)", key="votes_path")
-        if votes is None and typed.strip():
-            try:
-                votes = resolve_data_path(typed)
-            except DatasetError as error:
-                st.error(str(error))
+        if votes is None:
+            votes = dashboard.typed_data_path(typed)
         votes = votes or found
         if votes is None:
             return None
