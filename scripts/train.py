@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.training.config import RecipeError, TrainConfig, config_of, read_recipe, recipe_names  # noqa: E402  (no Keras)
+from core.training.config import TrainConfig, recipe_names  # noqa: E402  (no Keras)
 
 SHORT_FLAGS = {"architecture": "--arch", "learning_rate": "--lr"}  # the names the README has always used
 TYPES = {"int": int, "float": float, "str": str}
@@ -68,53 +68,37 @@ def _fail(message: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     overrides = {option.name: getattr(args, option.name) for option in fields(TrainConfig)}
-    resume = False
-    from core.runs import ModelError, read_run  # metadata only: no Keras
+    from core.training.plan import PlanError, new_run, resumed_run  # no Keras
 
+    if not (args.data or args.resume):
+        from core.training.jobs import datasets_in
+
+        found = datasets_in()
+        return _fail("give --data (or --resume RUN_DIR)" + (f"; data/ holds {', '.join(found)}" if found else ""))
     try:
         if args.resume:
-            plan = _resume_plan(args, overrides)
-            if isinstance(plan, str):
-                return _fail(plan)
-            config, data, resume = plan
-            run_dir = args.resume
-        elif args.data:
-            named = read_recipe(args.recipe or overrides["architecture"] or "vgg")
-            architecture = overrides["architecture"] or (read_run(args.init).architecture if args.init else None)
-            config = config_of(named, architecture, **overrides)
-            if named.train_on_votes and args.no_votes:
-                return _fail(f"the {named.name} recipe trains on FER+ votes; leave out --no-votes")
-            args.need_votes = named.train_on_votes
-            run_dir, data = None, args.data
+            plan = resumed_run(args.resume, overrides, args.data, args.votes, args.no_votes, args.photos, args.init)
         else:
-            from core.training.jobs import datasets_in
-
-            found = datasets_in()
-            return _fail("give --data (or --resume RUN_DIR)" + (f"; data/ holds {', '.join(found)}" if found else ""))
-    except (RecipeError, ModelError) as error:
+            plan = new_run(args.data, args.recipe, overrides, args.votes, args.no_votes, args.photos, args.init)
+    except PlanError as error:
         return _fail(str(error))
-    if config.keep_start and not (args.init or args.resume):
-        return _fail("--keep-start needs --init MODEL, the model whose share it keeps")
-    if not 0 <= config.keep_start < 1:
-        return _fail(f"--keep-start must be at least 0 and below 1, not {config.keep_start}")
-    if args.minutes is not None and (args.minutes <= 0 or resume):
+    if args.minutes is not None and (args.minutes <= 0 or plan.resume):
         return _fail("--minutes must be above 0, and sizes a new run (not a --resume)")
+    if plan.run_dir and not plan.resume:
+        print(f"{plan.run_dir} stopped before its first epoch ended: training it again from the start", file=sys.stderr)
 
     # The arguments are good: now the heavy imports (Keras, OpenCV).
     from core.data import DatasetError, load_dataset
-    from core.runs import new_run_dir, set_active
-    from core.training import train
-    from core.votes import VotesError, read_votes, votes_beside
+    from core.runs import ModelError, new_run_dir, set_active
+    from core.training import sized_to_budget, train
+    from core.votes import VotesError, read_votes
 
-    votes = None if args.no_votes else (args.votes or votes_beside(data))
-    if getattr(args, "need_votes", False) and not votes:
-        return _fail(f"the {args.recipe} recipe trains on FER+ votes: put ferplus.csv beside the data or give --votes CSV")
     try:
-        dataset = load_dataset(data, progress=None if args.quiet else _print_build_progress)
-        if votes:
-            matched = dataset.attach_votes(read_votes(votes))
-            print(f"votes: {matched} faces voted ({votes})", file=sys.stderr)
-        photos = load_dataset(args.photos, progress=None if args.quiet else _print_build_progress) if args.photos else None
+        dataset = load_dataset(plan.data, progress=None if args.quiet else _print_build_progress)
+        if plan.votes:
+            matched = dataset.attach_votes(read_votes(plan.votes))
+            print(f"votes: {matched} faces voted ({plan.votes})", file=sys.stderr)
+        photos = load_dataset(plan.photos, progress=None if args.quiet else _print_build_progress) if plan.photos else None
     except (DatasetError, VotesError) as error:
         return _fail(str(error))
     for warning in dataset.report.warnings() + (photos.report.warnings() if photos else []):
@@ -122,15 +106,19 @@ def main(argv: list[str] | None = None) -> int:
 
     stop_requested = []
     signal.signal(signal.SIGTERM, lambda *_: stop_requested.append(True))
-    run_dir = run_dir or new_run_dir(config.architecture, args.runs_dir)
-    print(f"training {config.architecture} on {data} -> {run_dir}", file=sys.stderr)
+    config, resume = plan.config, plan.resume
+    run_dir = plan.run_dir or new_run_dir(config.architecture, args.runs_dir)
+    print(f"training {config.architecture} on {plan.data} -> {run_dir}", file=sys.stderr)
     progress = None if args.quiet else _print_progress
     try:
         if args.minutes is not None:
-            config = _sized_to_budget(config, args.minutes, dataset, run_dir, args.init, photos, progress)
+            epochs = config.epochs
+            config, first_epoch_s = sized_to_budget(config, args.minutes, dataset, run_dir, plan.init_model, photos, progress)
+            print(f"the first epoch took {first_epoch_s:.0f} s: {config.epochs} of the {epochs} epochs fit in "
+                  f"{args.minutes:g} minutes", file=sys.stderr)
             resume = True  # on from the timed first epoch, with the schedule sized to the budget
-        metadata = train(config, dataset, run_dir, on_progress=progress,
-                         should_stop=lambda: bool(stop_requested), resume=resume, init_model=args.init, photos=photos)
+        metadata = train(config, dataset, run_dir, on_progress=progress, should_stop=lambda: bool(stop_requested),
+                         resume=resume, init_model=plan.init_model, photos=photos)
     except KeyboardInterrupt:
         print(f"\nstopped; the best epoch so far is in {run_dir} (continue with --resume {run_dir})", file=sys.stderr)
         return 130
@@ -141,66 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.activate and metadata.metrics:
         set_active(run_dir)
-    print(json.dumps({"run": str(run_dir), "status": metadata.status, "metrics": {split: asdict(score) for split, score in metadata.metrics.items()} or None}, indent=2))
+    metrics = {split: asdict(score) for split, score in metadata.metrics.items()}
+    print(json.dumps({"run": str(run_dir), "status": metadata.status, "metrics": metrics or None}, indent=2))
     return 0
-
-
-def _resume_plan(args, overrides: dict) -> tuple[TrainConfig, str, bool] | str:
-    """(config, data, resume) to continue args.resume, or a one-line reason it cannot be.
-
-    A run killed before its first epoch ended has no checkpoint (state.json): it starts again, in its
-    own folder, from what its metadata recorded (its recipe, data and starting model).
-    """
-    from core.records import ResumeState
-    from core.runs import STATE_FILE, ModelError, read_run, start_model_path
-
-    run_dir = args.resume
-    if not run_dir.is_dir():
-        return f"{run_dir} is not a run folder"
-    try:
-        earlier = read_run(run_dir)
-    except ModelError:
-        return f"{run_dir} has nothing to resume: no readable metadata.json (it stopped before training began)"
-    state_file = run_dir / STATE_FILE
-    resume = state_file.is_file()
-    if resume:
-        config = TrainConfig.from_json(ResumeState.from_json(json.loads(state_file.read_text())).config)
-        if overrides["epochs"]:
-            config.epochs = overrides["epochs"]
-    else:
-        print(f"{run_dir} stopped before its first epoch ended: training it again from the start", file=sys.stderr)
-        config = TrainConfig.from_json({**(earlier.recipe or {}), **{k: v for k, v in overrides.items() if v is not None}})
-        args.init = args.init or (start_model_path(earlier.initialised_from) if earlier.initialised_from else None)
-    args.votes = args.votes or earlier.dataset.votes
-    args.no_votes = args.no_votes or not args.votes
-    args.photos = args.photos or (earlier.photos.source if earlier.photos else None)
-    return config, args.data or earlier.dataset.source, resume
-
-
-def _sized_to_budget(config: TrainConfig, minutes: float, dataset, run_dir: Path, init_model, photos, progress) -> TrainConfig:
-    """Train the first epoch, time it, and return the config with the epochs that fit in `minutes` in all
-    (at least the one done, at most config.epochs). The run then resumes from that epoch's checkpoint."""
-    import time
-    from dataclasses import replace
-
-    from core.training import train
-
-    started, first_epoch_ended = time.monotonic(), []
-
-    def timed(report) -> None:
-        if report.batch is None and not first_epoch_ended:
-            first_epoch_ended.append(time.monotonic())
-        if progress:
-            progress(report)
-
-    # Stopped at the second epoch's first batch: the first is saved and resumable. Start-up counts in its time.
-    train(config, dataset, run_dir, on_progress=timed, should_stop=lambda: bool(first_epoch_ended),
-          init_model=init_model, photos=photos)
-    first_epoch_s = (first_epoch_ended or [time.monotonic()])[0] - started
-    epochs = max(1, min(config.epochs, int(minutes * 60 // first_epoch_s)))
-    print(f"the first epoch took {first_epoch_s:.0f} s: {epochs} of the {config.epochs} epochs fit in {minutes:g} minutes",
-          file=sys.stderr)
-    return replace(config, epochs=epochs)
 
 
 def _print_build_progress(done: int, total: int) -> None:

@@ -1,5 +1,5 @@
 """Training: the recipe (config), augmentation (augment), the faces and targets (faces), the loop (fit) and
-the finish (finalize).
+the finish (finalize); a run planned from the terminal (plan) or sized to a time budget (budget).
 
     from core.training import TrainConfig, recipe, train
 
@@ -22,6 +22,7 @@ _LAZY = {
               "validation_targets"),
     "fit": ("train", "Cancelled", "NothingToResume", "EpochProgress", "STATE_FILE", "CHECKPOINT_FILE"),
     "finalize": ("save_ensemble", "final_metrics", "totals"),
+    "budget": ("sized_to_budget",),
 }
 _MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
 
