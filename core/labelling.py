@@ -25,7 +25,7 @@ from core.faces import Box
 from core.labeller import CROP, PROBLEM, Photo, frame_batches, in_process, on_ray, photo_batches, start_ray
 from core.progress import ProgressCallback
 from core.recognise import Classifier, load_classifier
-from core.runs import active_model_dir, read_metadata, write_atomic
+from core.runs import active_model_dir, read_run, write_atomic
 from core.video import DEFAULT_FPS, VIDEO_EXTENSIONS, FaceTracker, VideoError, VideoFrames, duration_words
 
 TRUNCATED_SHARE = 0.9  # a video that stops before this share of its declared length was cut short
@@ -182,7 +182,7 @@ def label(source: str | os.PathLike, out: str | os.PathLike, model_dir: Path | N
     """
     plan = plan_input(source, fps, name, max_video_s)
     model_dir = Path(model_dir or (classifier.loaded.path if classifier else active_model_dir()))
-    classes = classifier.classes if classifier else tuple(read_metadata(model_dir)["classes"])
+    classes = classifier.classes if classifier else tuple(read_run(model_dir).classes)
     summary = Summary(plan.name, "in-process" if ray is None else f"ray ({ray})", classes, skipped=plan.skipped)
 
     def write(batches: Iterable[dict[str, np.ndarray]]) -> None:
