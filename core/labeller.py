@@ -205,6 +205,8 @@ def on_ray(photos: list[Photo], video: VideoFrames | None, name: str, model_dir:
     size = actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
     if video:
         dataset = _video_dataset(video, name)
+        if video.expected_samples:  # its declared length: no more actors than batches (0 when not declared)
+            size = min(size, math.ceil(video.expected_samples / BATCH_SIZE))
     else:
         blocks = max(1, math.ceil(len(photos) / BATCH_SIZE))
         dataset = ray.data.from_items([{"path": photo.path, "member": photo.member, "name": photo.name}
@@ -239,7 +241,11 @@ def _video_dataset(video: VideoFrames, name: str):
             metadata = BlockMetadata(num_rows=None, size_bytes=None, exec_stats=None, input_files=(str(video.path),))
             return [ReadTask(read, metadata)]
 
-    return ray.data.read_datasource(VideoDatasource(), override_num_blocks=1)
+    # The read task's blocks would reach the actors merged into one input (Ray Data merges a task's small
+    # outputs up to its target block size), so one actor labelled the whole video: re-cut, as they stream, into
+    # blocks of one batch, each an input of its own for any free actor.
+    return ray.data.read_datasource(VideoDatasource(), override_num_blocks=1).repartition(
+        target_num_rows_per_block=BATCH_SIZE)
 
 
 def start_ray(address: str = LOCAL_RAY, model_dir: Path | None = None) -> None:
