@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from core.emotions import INPUT_SIZE
-from core.records import FINISHED, Calibration, DatasetInfo, SplitScore, Lineage, RunMetadata, StartKept
+from core.records import FINISHED, Calibration, DatasetInfo, Lineage, RunMetadata, SplitScore, StartKept
 from core.runs import MODEL_FILE, read_run, save_model, start_model_path, write_atomic, write_run
 from core.tf_quiet import keras
 from core.training.config import TrainConfig
@@ -106,7 +106,8 @@ def save_ensemble(model_dirs: list[Path], dataset: Dataset, out: Path, tta: str 
     return metadata
 
 
-def final_metrics(run_dir: Path, tta: str, dataset: Dataset, emotions: tuple[str, ...], validation: Faces) -> tuple[dict[str, SplitScore], Calibration]:
+def final_metrics(run_dir: Path, tta: str, dataset: Dataset, emotions: tuple[str, ...],
+                  validation: Faces) -> tuple[dict[str, SplitScore], Calibration]:
     """Scores of the best epoch, with the run's test-time augmentation, on validation and test (against
     the dataset's labels, and against the FER+ majority where the faces have votes), and the temperature
     that calibrates its probabilities on the validation faces (their majority, when voted).
