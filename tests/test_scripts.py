@@ -264,6 +264,14 @@ def test_every_benchmark_still_imports_what_it_uses_from_core():
     assert len(benchmarks) >= 10
 
 
+def test_the_labelling_benchmark_still_runs_on_the_bundled_sample():
+    """Importing is not running: label_throughput named a face of the bundled sample by file, and silently
+    stopped running when the sample was rebuilt. A 2-second video and 3 photos, labelled for real."""
+    ran = run_process("benchmarks/label_throughput.py", "--seconds", 2, "--photos", 3, "--long-minutes", 0, timeout_s=120)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert "10 frames" in ran.stdout and "3 photos 640x480 in-process" in ran.stdout and "(3 faces)" in ran.stdout
+
+
 def test_build_dataset_reports_counts(sample_zip, tmp_path, capsys):
     assert run_main("build_dataset", sample_zip, "--cache-dir", tmp_path, "--json") == 0
     assert json.loads(output(capsys))["counts"]["test"]["happy"] == 20
