@@ -203,6 +203,7 @@ def show_history(history: list[dict]) -> None:
 
 
 def show_running(run_dir: Path, status: TrainingStatus, visitor: str, may_cancel: bool) -> None:
+    """The run in progress: what it is doing, its curves so far, and Cancel for the visitor who started it."""
     st.markdown(f"**Training `{run_dir.name}`** — {status.status}")
     if status.status == "training":
         logs = status.logs
@@ -224,6 +225,7 @@ def show_running(run_dir: Path, status: TrainingStatus, visitor: str, may_cancel
 
 
 def show_finished(run_dir: Path, status: TrainingStatus, operator: bool) -> None:
+    """How the watched run ended, its scores and curves, and "Make active" when it finished well."""
     if status.status == FAILED:
         st.error(f"Run `{run_dir.name}` failed: {status.error or 'see worker.log in its folder'}")
         return
