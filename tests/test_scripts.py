@@ -6,7 +6,6 @@ started once as a user types it, from a shell: `--help`, which must not wait for
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 import zipfile
@@ -21,6 +20,7 @@ from core.tta import view_count
 from core.voices import STRONG_CONFIDENCE
 from support.photos import HAPPY_FACE, PROJECT_ROOT, SAMPLE_ZIP, encode, portrait
 from support.scripts import SCRIPTS_DIR, error_lines, run_main, run_process
+from support.training import sample_with_votes_as_both_splits
 
 SCRIPTS = sorted(path.stem for path in SCRIPTS_DIR.glob("*.py"))
 # What a script must not import before it has read its arguments: seconds of start-up for a typo or --help.
@@ -165,18 +165,6 @@ def test_calibrate_fits_on_the_validation_split_and_refuses_data_without_train(t
     assert "no 'train' split" in line
 
 
-def sample_with_votes_as_both_splits(sample_zip: Path, folder: Path) -> Path:
-    """The sample's faces as both train/ and test/, and their FER+ votes beside them as ferplus.csv."""
-    data = folder / "fer2013.zip"
-    with zipfile.ZipFile(sample_zip) as source, zipfile.ZipFile(data, "w") as target:
-        for name in source.namelist():
-            target.writestr(name, source.read(name))
-            target.writestr(name.replace("test/", "train/", 1), source.read(name))
-    votes = (sample_zip.parent / "ferplus.csv").read_text().splitlines()
-    (folder / "ferplus.csv").write_text("\n".join(votes + [row.replace("test/", "train/", 1) for row in votes[1:]]) + "\n")
-    return data
-
-
 def test_ensemble_scores_against_the_taggers_majority_when_votes_lie_beside_the_data(tmp_path, sample_zip, capsys):
     data = sample_with_votes_as_both_splits(sample_zip, tmp_path)
     votes = (tmp_path / "ferplus.csv").read_text().splitlines()
@@ -189,28 +177,6 @@ def test_ensemble_scores_against_the_taggers_majority_when_votes_lie_beside_the_
     assert run_main("ensemble", seed, seed, "--data", data, "--out", tmp_path / "e2", "--votes", tmp_path / "elsewhere.csv") == 2
     [line] = error_lines(capsys.readouterr().err)
     assert "none of the faces" in line
-
-
-def test_label_share_curve_logs_a_run_trained_with_that_share_against_both_label_sets(tmp_path, sample_zip):
-    """(A benchmark: run as a user runs it, since tests never import benchmarks.)"""
-    data = sample_with_votes_as_both_splits(sample_zip, tmp_path)
-    trained = run_process("scripts/train.py", "--data", data, "--arch", "seed", "--epochs", "1", "--label-share", "0.25",
-                          "--runs-dir", tmp_path / "runs", "--quiet")
-    assert trained.returncode == 0, trained.stderr[-2000:]
-    assert "absl" not in trained.stderr and "cuda" not in trained.stderr  # TensorFlow's start-up lines are kept out
-    [run] = (tmp_path / "runs").glob("*-seed")
-    log, figure = tmp_path / "label_share.csv", tmp_path / "label_share.png"
-    shown = run_process("benchmarks/label_share.py", "--append", run, "--log", log, "--figure", figure)
-    assert shown.returncode == 0, shown.stderr
-    [row] = csv.DictReader(log.open())
-    metrics = json.loads((run / "metadata.json").read_text())["metrics"]
-    assert float(row["label_share"]) == 0.25 and row["run"] == run.name
-    assert float(row["test_ferplus"]) == metrics["test_ferplus"]["accuracy"]
-    assert float(row["test_fer2013"]) == metrics["test"]["accuracy"]
-    assert "| 0.25 | 1 |" in shown.stdout and figure.stat().st_size > 0
-    again = run_process("benchmarks/label_share.py", "--append", run, "--log", log, "--figure", figure)
-    assert again.returncode != 0 and "already in" in again.stderr
-    assert len(list(csv.DictReader(log.open()))) == 1
 
 
 def test_train_refuses_missing_photos_in_one_line(tmp_path, capsys):
@@ -232,44 +198,6 @@ def test_train_refuses_a_share_of_no_model_or_all_of_it(tmp_path, arguments, mes
                     "--quiet") == 2
     assert message in capsys.readouterr().err
     assert not runs.exists()
-
-
-def test_photo_folds_refuses_a_model_already_taught_the_photos(tmp_path):
-    """Scored on photos it learned, a model would look better than it is on people it never saw.
-    (A benchmark: run as a user runs it, since tests never import benchmarks.)"""
-    from core.data import source_fingerprint
-
-    photos = tmp_path / "photos"
-    (photos / "happy").mkdir(parents=True)
-    with zipfile.ZipFile(SAMPLE_ZIP) as sample:
-        (photos / "happy" / "Ann_Smith_0001.jpg").write_bytes(encode(portrait(sample.read(HAPPY_FACE))))
-    model = tmp_path / "taught"
-    shutil.copytree(PROJECT_ROOT / "models" / "seed", model)
-    metadata = json.loads((model / "metadata.json").read_text())
-    metadata["photos"] = {"source": str(photos), "fingerprint": source_fingerprint(photos), "faces": 1, "repeat": 1}
-    (model / "metadata.json").write_text(json.dumps(metadata))
-    refused = run_process("benchmarks/photo_folds.py", "--data", SAMPLE_ZIP, "--photos", photos, "--model", model)
-    assert refused.returncode == 2 and "was taught these photos" in refused.stderr
-    assert "Traceback" not in refused.stderr
-
-
-def test_every_benchmark_still_imports_what_it_uses_from_core():
-    """Behind every figure in docs/ is a benchmark that nobody runs day to day, so a renamed core function
-    breaks it silently (inference_options.py once did). One process imports them all, as running them would,
-    without running them. (Not imported here: tests never import benchmarks.)"""
-    benchmarks = sorted(path.stem for path in (PROJECT_ROOT / "benchmarks").glob("*.py"))
-    imported = run_process("-c", "import importlib, sys; sys.path.insert(0, 'benchmarks')\n"
-                           f"for name in {benchmarks!r}: importlib.import_module(name)", timeout_s=120)
-    assert imported.returncode == 0, imported.stderr[-2000:]
-    assert len(benchmarks) >= 10
-
-
-def test_the_labelling_benchmark_still_runs_on_the_bundled_sample():
-    """Importing is not running: label_throughput named a face of the bundled sample by file, and silently
-    stopped running when the sample was rebuilt. A 2-second video and 3 photos, labelled for real."""
-    ran = run_process("benchmarks/label_throughput.py", "--seconds", 2, "--photos", 3, "--long-minutes", 0, timeout_s=120)
-    assert ran.returncode == 0, ran.stderr[-2000:]
-    assert "10 frames" in ran.stdout and "3 photos 640x480 in-process" in ran.stdout and "(3 faces)" in ran.stdout
 
 
 def test_build_dataset_reports_counts(sample_zip, tmp_path, capsys):

@@ -1,5 +1,5 @@
 """Training fixtures: the bundled sample as a dataset, one trained run shared by the tests that only need
-"a trained model", and FER+ votes written for the sample's faces.
+"a trained model", FER+ votes written for the sample's faces, and the sample with its votes as a training set.
 
     from support.training import sample, trained_run  # noqa: F401  (pytest finds fixtures by name)
 """
@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -72,3 +73,15 @@ def attach_test_votes(dataset, rng_seed: int = 0) -> dict[str, str]:
             tied.append(len(names) % 5 == 0)
     dataset.attach_votes(parse_votes(votes_csv(names, leading, other, tied), "test-votes.csv"))
     return {name: "" if tie else first for name, first, tie in zip(names, leading, tied)}
+
+
+def sample_with_votes_as_both_splits(sample_zip: Path, folder: Path) -> Path:
+    """The sample's faces as both train/ and test/, and their FER+ votes beside them as ferplus.csv."""
+    data = folder / "fer2013.zip"
+    with zipfile.ZipFile(sample_zip) as source, zipfile.ZipFile(data, "w") as target:
+        for name in source.namelist():
+            target.writestr(name, source.read(name))
+            target.writestr(name.replace("test/", "train/", 1), source.read(name))
+    votes = (sample_zip.parent / "ferplus.csv").read_text().splitlines()
+    (folder / "ferplus.csv").write_text("\n".join(votes + [row.replace("test/", "train/", 1) for row in votes[1:]]) + "\n")
+    return data
