@@ -28,7 +28,7 @@ from core.runs import (
 from core.tf_quiet import keras
 from core.training.augment import Batches, augmenter, class_weights
 from core.training.config import TrainConfig
-from core.training.faces import split_faces, training_targets, validation_targets
+from core.training.faces import Faces, split_faces, training_targets, validation_targets
 from core.training.finalize import finish_run, totals
 
 if TYPE_CHECKING:
@@ -219,6 +219,98 @@ def _from_checkpoint(run_dir: Path, config: TrainConfig, steps: int) -> keras.Mo
 # -- the run ------------------------------------------------------------------------------------
 
 
+@dataclass
+class _TrainingSet:
+    """What an epoch trains on: the dataset's training faces, then the photos' faces `photo_repeat` times over."""
+
+    images: np.ndarray
+    targets: np.ndarray  # each face's target distribution: votes, a label, a teacher's share mixed in
+    labels: np.ndarray  # each face's strongest target: what class balance weighs
+    photos: PhotosInfo | None
+
+
+def _training_set(training: Faces, targets: np.ndarray, photos: Dataset | None, config: TrainConfig,
+                  emotions: tuple[str, ...]) -> _TrainingSet:
+    """The training faces and their targets, with the labelled photos' faces appended (one-hot targets)."""
+    if config.teacher_share:
+        targets = _with_teacher(targets, training.images, config, emotions)
+    chosen = _TrainingSet(training.images, targets, targets.argmax(axis=1), None)
+    if photos is None:
+        return chosen
+    faces, labels = photos.select(None, emotions)
+    repeat = config.photo_repeat
+    return _TrainingSet(np.concatenate([chosen.images] + [faces] * repeat),
+                        np.concatenate([chosen.targets] + [np.eye(len(emotions), dtype=np.float32)[labels]] * repeat),
+                        np.concatenate([chosen.labels] + [labels] * repeat),
+                        PhotosInfo(photos.source, photos.fingerprint, int(len(faces)), repeat))
+
+
+@dataclass
+class _Start:
+    """Where the fit begins: a new net (from scratch or another model's weights), or a run's checkpoint."""
+
+    trainer: keras.Model
+    epoch: int = 0  # epochs already trained in this run
+    history: list[dict] = field(default_factory=list)
+    earlier: RunMetadata | None = None  # what the run's earlier segments recorded, when resuming
+    lineage: Lineage = field(default_factory=Lineage)  # the training behind a warm start's weights
+    initialised_from: str | None = None
+
+
+def _start(config: TrainConfig, run_dir: Path, emotions: tuple[str, ...], steps: int, resume: bool,
+           init_model: Path | None) -> _Start:
+    if resume:
+        state = ResumeState.from_json(_read_json(run_dir / STATE_FILE))
+        earlier = read_run(run_dir)
+        return _Start(_from_checkpoint(run_dir, config, steps), state.epoch, state.history, earlier,
+                      earlier.lineage or Lineage(), earlier.initialised_from)
+    from core.models import build_model
+
+    model = build_model(config.architecture, len(emotions))
+    trainer = _compiled(model, _optimizer(config, steps), config)
+    if init_model is None:
+        return _Start(trainer)
+    from core.runs import load_model
+
+    start = load_model(init_model)
+    if start.classes != emotions:
+        raise ValueError(f"{init_model} knows {', '.join(start.classes)}; this run trains {', '.join(emotions)}")
+    model.set_weights(start.model.get_weights())
+    # The absolute path: a resume from another folder still finds it.
+    return _Start(trainer, lineage=totals(read_run(init_model)), initialised_from=str(Path(init_model).resolve()))
+
+
+def _checked(config: TrainConfig, run_dir: Path, resume: bool, init_model: Path | None) -> TrainConfig:
+    """The config as the run stores it, once the options agree with each other and with the run folder."""
+    if not 0 <= config.keep_start < 1:
+        raise ValueError(f"the starting model's share must be at least 0 and below 1, not {config.keep_start}")
+    if not 0 <= config.teacher_share <= 1 or bool(config.teacher_share) != bool(config.teacher):
+        raise ValueError("distilling needs both a teacher model and its share of the targets, from 0 to 1")
+    if config.keep_start and init_model is None and not resume:
+        raise ValueError("keeping a share of the starting model needs a model to start from")
+    if resume and not (run_dir / STATE_FILE).is_file():
+        raise NothingToResume(f"{run_dir} has no checkpoint to resume: it stopped before its first epoch ended")
+    if config.teacher:  # stored in the recipe as an absolute path: a resume from another folder still finds it
+        config = replace(config, teacher=str(Path(config.teacher).resolve()))
+    return config
+
+
+def _record_time(metadata: RunMetadata, start: _Start, history: list[dict], seconds: float, cpu_seconds: float) -> None:
+    """The run's time and epochs in all: this segment's, and the earlier segments' when it resumed."""
+    # A clean stop recorded the earlier segments' time in the metadata (a half epoch included); a kill leaves
+    # only the epochs it saved, with their times (runs from before cpu_seconds was kept: none).
+    earlier_rows, earlier = history[:start.epoch], start.earlier
+    seconds_before = max(sum(row.get("seconds", 0) for row in earlier_rows), (earlier and earlier.training_seconds) or 0)
+    cpu_seconds_before = max(sum(row.get("cpu_seconds", 0) for row in earlier_rows),
+                             (earlier and earlier.training_cpu_seconds) or 0)
+    metadata.training_seconds = round(seconds_before + seconds, 1)
+    metadata.training_cpu_seconds = round(cpu_seconds_before + cpu_seconds, 1)
+    metadata.epochs_trained = len(history)
+    metadata.total_epochs = start.lineage.epochs + len(history)
+    metadata.total_cpu_hours = round(start.lineage.cpu_hours + metadata.training_cpu_seconds / 3600, 4)
+    metadata.history_tail = history[-1] if history else None
+
+
 def train(
     config: TrainConfig,
     dataset: Dataset,
@@ -241,81 +333,39 @@ def train(
     When `should_stop` says so, it stops after the current batch and returns with status "cancelled";
     the best epoch so far stays saved.
     """
-    from core.models import build_model
-
     run_dir = Path(run_dir)
     emotions = emotion_set(config.emotions)
-    if not 0 <= config.keep_start < 1:
-        raise ValueError(f"the starting model's share must be at least 0 and below 1, not {config.keep_start}")
-    if not 0 <= config.teacher_share <= 1 or bool(config.teacher_share) != bool(config.teacher):
-        raise ValueError("distilling needs both a teacher model and its share of the targets, from 0 to 1")
-    if config.teacher:  # stored in the recipe as an absolute path: a resume from another folder still finds it
-        config = replace(config, teacher=str(Path(config.teacher).resolve()))
-    if config.keep_start and init_model is None and not resume:
-        raise ValueError("keeping a share of the starting model needs a model to start from")
-    if resume and not (run_dir / STATE_FILE).is_file():
-        raise NothingToResume(f"{run_dir} has no checkpoint to resume: it stopped before its first epoch ended")
+    config = _checked(config, run_dir, resume, init_model)
     for saved in (MODEL_FILE, CHECKPOINT_FILE):  # what writers killed mid-save left beside them
         remove_orphaned_partials(run_dir / saved)
     keras.utils.set_random_seed(config.seed)
     devices = _spread_over_devices()
     if config.batch_size % devices:
         raise ValueError(f"a batch of {config.batch_size} does not split evenly over {devices} devices")
+
     training, validation = split_faces(dataset, emotions, config.validation_fraction)
-    training, train_targets = training_targets(training, emotions, config.label_share)
-    if config.teacher_share:
-        train_targets = _with_teacher(train_targets, training.images, config, emotions)
+    training, targets = training_targets(training, emotions, config.label_share)
     validation, val_targets = validation_targets(validation, emotions)
     if len(training) < len(emotions) or len(validation) == 0:
         raise ValueError(f"too few training images for {len(emotions)} emotions ({len(training)} found)")
-    train_images, train_labels = training.images, train_targets.argmax(axis=1)
-    photos_info = None
-    if photos is not None:
-        photo_faces, photo_labels = photos.select(None, emotions)
-        photo_targets = np.eye(len(emotions), dtype=np.float32)[photo_labels]
-        train_images = np.concatenate([train_images] + [photo_faces] * config.photo_repeat)
-        train_labels = np.concatenate([train_labels] + [photo_labels] * config.photo_repeat)
-        train_targets = np.concatenate([train_targets] + [photo_targets] * config.photo_repeat)
-        photos_info = PhotosInfo(photos.source, photos.fingerprint, int(len(photo_faces)), config.photo_repeat)
-
-    train_x, train_y = _arrays(train_images, train_targets, devices)
-    weights = class_weights(train_labels, len(emotions), config.class_balance)[train_labels[: len(train_y)]]
-    steps = math.ceil(len(train_x) / config.batch_size)
-    history: list[dict] = []
-    start_epoch = 0
-    earlier = None  # what the run's earlier segments recorded, when resuming
-    lineage = Lineage()  # the training behind a warm start's weights
-    start_model = None
-    if resume:
-        state = ResumeState.from_json(_read_json(run_dir / STATE_FILE))
-        history, start_epoch = state.history, state.epoch
-        earlier = read_run(run_dir)
-        lineage = earlier.lineage or Lineage()
-        trainer = _from_checkpoint(run_dir, config, steps)
-        start_model = earlier.initialised_from
-    else:
-        model = build_model(config.architecture, len(emotions))
-        if init_model is not None:
-            from core.runs import load_model
-
-            start = load_model(init_model)
-            if start.classes != emotions:
-                raise ValueError(f"{init_model} knows {', '.join(start.classes)}; this run trains {', '.join(emotions)}")
-            model.set_weights(start.model.get_weights())
-            lineage = totals(read_run(init_model))
-            start_model = str(Path(init_model).resolve())  # a resume from another folder still finds it
-        trainer = _compiled(model, _optimizer(config, steps), config)
-
-    batches = Batches(train_x, train_y, weights, config.batch_size,
-                      augmenter(config.seed) if config.augment else None, config.seed + start_epoch)
+    chosen = _training_set(training, targets, photos, config, emotions)
+    train_x, train_y = _arrays(chosen.images, chosen.targets, devices)
     val_x, val_y = _arrays(validation.images, val_targets, devices)
+    weights = class_weights(chosen.labels, len(emotions), config.class_balance)[chosen.labels[: len(train_y)]]
+    steps = math.ceil(len(train_x) / config.batch_size)
+    start = _start(config, run_dir, emotions, steps, resume, init_model)
+    history = start.history
+    batches = Batches(train_x, train_y, weights, config.batch_size,
+                      augmenter(config.seed) if config.augment else None, config.seed + start.epoch)
+
+    earlier = start.earlier
     metadata = RunMetadata(
         name=run_dir.name, architecture=config.architecture, classes=list(emotions), input_size=INPUT_SIZE,
         tta=config.tta, recipe=config.to_json(),
         # Faces trained on an epoch: the photos' repeats included (FER+ faces the taggers rejected left out).
-        dataset=DatasetInfo(dataset.source, dataset.fingerprint, int(len(train_images)), int(len(validation)),
+        dataset=DatasetInfo(dataset.source, dataset.fingerprint, int(len(chosen.images)), int(len(validation)),
                             dataset.votes_source if training.has_votes else None),
-        initialised_from=start_model, photos=photos_info, lineage=lineage,
+        initialised_from=start.initialised_from, photos=chosen.photos, lineage=start.lineage,
         created=earlier.created if earlier else time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         status="training", worker_pid=os.getpid(), backend=keras.backend.backend(), devices=devices,
         start_kept=earlier.start_kept if earlier else None, path=run_dir)
@@ -326,24 +376,13 @@ def train(
     if config.schedule == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau("val_accuracy", factor=0.5, patience=5, mode="max"))
     try:
-        trainer.fit(batches, validation_data=(val_x, val_y), validation_batch_size=512,
-                    epochs=config.epochs, initial_epoch=start_epoch, shuffle=False, verbose=0, callbacks=callbacks)
+        start.trainer.fit(batches, validation_data=(val_x, val_y), validation_batch_size=512, epochs=config.epochs,
+                          initial_epoch=start.epoch, shuffle=False, verbose=0, callbacks=callbacks)
         metadata.status = FINISHED
     except Cancelled:
         metadata.status = CANCELLED
     metadata.worker_pid = None
-    # The earlier segments' time: a clean stop recorded it in the metadata (a half epoch included); a kill
-    # leaves only the epochs it saved, with their times (runs from before cpu_seconds was kept: none).
-    earlier_rows = history[:start_epoch]
-    seconds_before = max(sum(row.get("seconds", 0) for row in earlier_rows), (earlier and earlier.training_seconds) or 0)
-    cpu_seconds_before = max(sum(row.get("cpu_seconds", 0) for row in earlier_rows),
-                             (earlier and earlier.training_cpu_seconds) or 0)
-    metadata.training_seconds = round(seconds_before + time.monotonic() - started, 1)
-    metadata.training_cpu_seconds = round(cpu_seconds_before + time.process_time() - cpu_started, 1)
-    metadata.epochs_trained = len(history)
-    metadata.total_epochs = lineage.epochs + len(history)
-    metadata.total_cpu_hours = round(lineage.cpu_hours + metadata.training_cpu_seconds / 3600, 4)
-    metadata.history_tail = history[-1] if history else None
+    _record_time(metadata, start, history, time.monotonic() - started, time.process_time() - cpu_started)
     if (run_dir / MODEL_FILE).exists():
         finish_run(metadata, history, config, dataset, emotions, validation)
     write_run(metadata)
