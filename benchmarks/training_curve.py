@@ -3,6 +3,7 @@
     python benchmarks/training_curve.py                              # the table and the figure
     python benchmarks/training_curve.py --append RUN_DIR --stage 4   # log a finished run
     python benchmarks/training_curve.py --log benchmarks/training_log_ferplus.csv --per-epoch   # FER+ votes, original pixels
+    python benchmarks/training_curve.py --log my_log.csv --figure my_curve.png                 # any log, any figure
 
 benchmarks/training_log.csv is the equalised FER2013 copy used until 2026-12-06, validated on FER2013's labels;
 benchmarks/training_log_ferplus.csv is FER2013's original pixels trained on FER+ votes, validated against the
@@ -55,7 +56,12 @@ def budget(log: pd.DataFrame) -> pd.Series:
     return log["stage"].map(before) + log["stage_cpu_hours"] * log["epoch"] / epochs
 
 
-def report(log_file: Path = LOG, per_epoch: bool = False) -> None:
+def figure_for(log_file: Path) -> Path:
+    """docs/figures/training_curve.png for the first log, training_curve_ferplus.png for training_log_ferplus.csv."""
+    return FIGURE if log_file == LOG else FIGURE.with_name(f"training_curve_{log_file.stem.removeprefix('training_log_')}.png")
+
+
+def report(log_file: Path = LOG, per_epoch: bool = False, figure_file: Path | None = None) -> None:
     log = pd.read_csv(log_file, dtype={"stage": str})
     stages = log.groupby("stage", sort=False).agg(
         epochs=("epoch", "max"), total_epochs=("total_epoch", "max"), peak_lr=("lr", "max"),
@@ -91,9 +97,9 @@ def report(log_file: Path = LOG, per_epoch: bool = False) -> None:
     by_epoch.legend(fontsize=7)
     by_budget.legend(fontsize=7, loc="lower right")
     figure.tight_layout()
-    figure_file = FIGURE if log_file == LOG else FIGURE.with_name(f"training_curve_{log_file.stem.removeprefix('training_log_')}.png")
+    figure_file = figure_file or figure_for(log_file)
     figure.savefig(figure_file)
-    print(f"\nfigure: {figure_file.relative_to(ROOT)}")
+    print(f"\nfigure: {figure_file.relative_to(ROOT) if figure_file.is_relative_to(ROOT) else figure_file}")
 
 
 def main() -> int:
@@ -103,12 +109,13 @@ def main() -> int:
     parser.add_argument("--cpu-hours", type=float, help="CPU-hours the run took (default: from its metadata.json)")
     parser.add_argument("--log", type=Path, default=LOG, help=f"the log to read and append to (default: {LOG.relative_to(ROOT)})")
     parser.add_argument("--per-epoch", action="store_true", help="also print validation against CPU-hours, epoch by epoch")
+    parser.add_argument("--figure", type=Path, help="where the figure goes (default: docs/figures/, named after the log)")
     args = parser.parse_args()
     if args.append:
         if args.stage is None:
             parser.error("--append needs --stage")
         append(args.append, args.stage, args.cpu_hours, args.log)
-    report(args.log, args.per_epoch)
+    report(args.log, args.per_epoch, args.figure)
     return 0
 
 

@@ -118,3 +118,23 @@ def test_the_photo_path_benchmark_reads_a_photo_at_every_stage(tmp_path):
                                                             "+ jitter (product)"]
     assert all(row[2] == "0.0%" for stage, row in rows.items() if stage != "stage")  # no photo without a face
     assert "of 5 face-free images" in ran.stdout
+
+
+def test_the_training_curve_adds_up_the_cpu_hours_of_every_run_in_the_order_trained(trained_run, tmp_path):
+    """The curve #25's "done when" reads: validation against the CPU-hours spent so far, run after run."""
+    log, figure = tmp_path / "training_log_test.csv", tmp_path / "curve.png"
+    first = run_process("benchmarks/training_curve.py", "--append", trained_run, "--stage", "first", "--cpu-hours", 1.5,
+                        "--log", log, "--figure", figure)
+    assert first.returncode == 0, first.stderr[-2000:]
+    ran = run_process("benchmarks/training_curve.py", "--append", trained_run, "--stage", "second", "--cpu-hours", 0.5,
+                      "--log", log, "--figure", figure, "--per-epoch")
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    validation = float(next(csv.DictReader((trained_run / "history.csv").open()))["val_accuracy"])
+    rows = table_rows(ran.stdout)
+    assert rows["first"][-2:] == ["1.5", "1.5"] and rows["second"][-2:] == ["0.5", "2.0"]
+    assert rows["second"][3] == f"{validation:.1%}"  # its last (and best) epoch
+    assert "| 1 | 1.50 |" in ran.stdout and "| 1 | 2.00 |" in ran.stdout  # each epoch at the hours spent by its end
+    assert figure.stat().st_size > 0 and f"figure: {figure}" in ran.stdout
+    again = run_process("benchmarks/training_curve.py", "--append", trained_run, "--stage", "first", "--log", log,
+                        "--figure", figure)
+    assert again.returncode != 0 and "already in" in again.stderr
