@@ -1,8 +1,8 @@
 """Shared pieces of the Streamlit pages: page set-up, cached loaders, small display helpers.
 
 Every real operation lives in `core`; this package only decides what is cached and how results look.
-`dashboard.train_page`, `evaluate_page` and `try_it_page` hold the parts of the larger pages, so that each
-page reads top to bottom in one screen. (It sits at the repository root, not in pages/, because Streamlit
+`dashboard.train_page`, `evaluate_page`, `try_it_page`, `label_page` and `live_page` hold the parts of the
+pages, so that each page reads top to bottom in one screen. (It sits at the repository root, not in pages/, because Streamlit
 turns every .py file in pages/ into a page.)
 """
 
