@@ -2,8 +2,8 @@
 
 Every real operation lives in `core`; this package only decides what is cached and how results look.
 `dashboard.train_page`, `evaluate_page`, `try_it_page`, `label_page` and `live_page` hold the parts of the
-pages, so that each page reads top to bottom in one screen. (It sits at the repository root, not in pages/, because Streamlit
-turns every .py file in pages/ into a page.)
+pages, so that each page reads top to bottom in one screen. (It sits at the repository root, not in pages/,
+because Streamlit turns every .py file in pages/ into a page.)
 """
 
 from __future__ import annotations

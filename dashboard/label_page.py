@@ -72,8 +72,9 @@ def show_summary(summary: Summary) -> None:
     st.caption(f":material/volume_up: A **{clip.emotion}** voice · {clip.speaker or 'unknown speaker'}")
 
 
-def show_timeline(table: pd.DataFrame, summary: Summary) -> None:
+def show_timeline(result: LabelledUpload) -> None:
     """A video's faces over time: one dot per face read, fainter where the model was less sure."""
+    table, summary = pd.DataFrame(result.rows), result.summary
     faces = table[table["emotion"] != ""] if len(table) else table
     if not len(faces):
         return
@@ -88,11 +89,11 @@ def show_timeline(table: pd.DataFrame, summary: Summary) -> None:
     st.altair_chart(chart, width="stretch")
 
 
-def show_table(table: pd.DataFrame, result: LabelledUpload) -> None:
+def show_table(result: LabelledUpload) -> None:
     """Photos' faces: how many of each emotion, then one row per face with its thumbnail."""
+    table, summary = pd.DataFrame(result.rows), result.summary
     if not len(table):
         return
-    summary = result.summary
     counts = pd.DataFrame({"emotion": list(summary.classes), "faces": [summary.emotions[e] for e in summary.classes]})
     st.bar_chart(counts, x="emotion", y="faces", horizontal=True)
     pictures = {row: "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()

@@ -2,7 +2,6 @@
 
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
 from core.label_uploads import UPLOAD_SUFFIXES
@@ -19,12 +18,11 @@ if upload is None:
     st.stop()
 
 result = label_page.labelled(upload.name, upload.getvalue())
-table = pd.DataFrame(result.rows)
 label_page.show_summary(result.summary)
 if result.video:
-    label_page.show_timeline(table, result.summary)
+    label_page.show_timeline(result)
 else:
-    label_page.show_table(table, result)
+    label_page.show_table(result)
 
 st.download_button("Download the CSV", result.csv, file_name=f"{Path(result.name).stem}-labels.csv",
                    mime="text/csv", icon=":material/download:", key="label_csv")
