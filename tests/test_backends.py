@@ -23,7 +23,6 @@ from core.calibration import apply_temperature
 from core.recognise import load_classifier
 
 ROOT = Path(__file__).resolve().parent.parent
-TRAIN_SCRIPT = ROOT / "scripts" / "train.py"
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")]
@@ -48,22 +47,35 @@ def train_zip(tmp_path, sample_zip) -> Path:
     return path
 
 
+# One JAX process trains through the script's main(argv) (what `python scripts/train.py` calls) and then
+# answers the faces with the trained model's TTA graph: one JAX start-up instead of two.
+JAX_TRAIN_THEN_PREDICT = """
+import json, sys
+from pathlib import Path
+import keras, numpy as np
+sys.path.insert(0, ".")
+from core.tta import inference_model
+from scripts.train import main
+data, runs, faces_file, answers_file = sys.argv[1:]
+assert main(["--data", data, "--epochs", "1", "--batch-size", "32", "--runs-dir", runs, "--quiet"]) == 0
+[model_file] = Path(runs).glob("*/model.keras")
+model = keras.saving.load_model(model_file)
+tta = json.loads((model_file.parent / "metadata.json").read_text())["tta"]
+faces = np.load(faces_file).astype("float32")[..., None]
+np.save(answers_file, inference_model(model, tta).predict(faces, verbose=0))
+"""
+
+
 def test_train_script_trains_under_jax_on_two_devices_and_the_run_loads_through_tflite(tmp_path, train_zip, fer_faces):
     env = {**os.environ, "KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-    printed = _run([str(TRAIN_SCRIPT), "--data", str(train_zip), "--epochs", "1", "--batch-size", "32",
-                    "--runs-dir", str(tmp_path / "runs"), "--quiet"], env)
+    faces = np.stack([fer_face_array(face) for emotion in fer_faces for face in fer_faces[emotion][:2]])
+    np.save(tmp_path / "faces.npy", faces)
+    printed = _run(["-c", JAX_TRAIN_THEN_PREDICT, str(train_zip), str(tmp_path / "runs"), str(tmp_path / "faces.npy"),
+                    str(tmp_path / "jax.npy")], env)
     run = Path(json.loads(printed)["run"])
     metadata = json.loads((run / "metadata.json").read_text())
     assert metadata["backend"] == "jax" and metadata["devices"] == 2 and metadata["epochs_trained"] == 1
     assert metadata["dataset"]["validation_images"] > 0 and "validation" in metadata["metrics"]
-
-    faces = np.stack([fer_face_array(face) for emotion in fer_faces for face in fer_faces[emotion][:2]])
-    np.save(tmp_path / "faces.npy", faces)
-    _run(["-c", "import sys, keras, numpy as np; sys.path.insert(0, '.');"
-          "from core.tta import inference_model;"
-          f"model = keras.saving.load_model('{run}/model.keras');"
-          f"faces = np.load('{tmp_path}/faces.npy').astype('float32')[..., None];"
-          f"np.save('{tmp_path}/jax.npy', inference_model(model, '{metadata['tta']}').predict(faces, verbose=0))"], env)
 
     classifier = load_classifier(run, quantized=False)  # this process: TensorFlow Lite, float weights
     expected = apply_temperature(np.load(tmp_path / "jax.npy"), classifier.temperature)

@@ -292,7 +292,7 @@ def test_killing_the_server_mid_training_loses_nothing(page, tmp_path):
     """A run started from the Train page carries on when the server dies, and ends as a whole model."""
     from playwright.sync_api import expect
 
-    from core.background import current_training, wait_for
+    from core.background import current_training, read_status, wait_for
     from core.runs import list_runs, load_model
 
     runs = tmp_path / "runs"
@@ -302,10 +302,16 @@ def test_killing_the_server_mid_training_loses_nothing(page, tmp_path):
         page.get_by_role("radio", name="Bundled sample").click()
         page.get_by_text("seed — the student project's CNN").click()
         settle(page)
+        epochs = page.get_by_role("slider", name="Epochs")
+        epochs.focus()
+        epochs.press("Home")  # 1 epoch, then two steps up: a short run that still saves three times
+        epochs.press("ArrowRight")
+        epochs.press("ArrowRight")
+        settle(page)
         page.get_by_role("button", name="Train").click()
         expect(page.get_by_text(re.compile(r"Training \S+-seed"))).to_be_visible(timeout=SLOW)
         running = current_training(runs)
-        assert running is not None
+        assert running is not None and read_status(running.run_dir).in_flight
     finally:
         # SIGKILL to the server's whole process group, as a closed terminal or an OOM kill would hit it,
         # with no clean-up of any kind. The worker runs in a session of its own, so it must carry on.
@@ -317,3 +323,4 @@ def test_killing_the_server_mid_training_loses_nothing(page, tmp_path):
     assert current_training(runs) is None  # the lock is free for the next run
     [run] = list_runs(runs)
     assert run.status == "finished" and load_model(run.path).classes == tuple(run.classes)
+    assert [epoch["epoch"] for epoch in progress.history] == [1, 2, 3]  # every epoch, most after the server died
