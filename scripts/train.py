@@ -1,8 +1,8 @@
 """Train an emotion model and save it as a run (see docs on training).
 
-    python scripts/train.py --data ../shared/data/fer2013/fer2013.zip             # the shipped recipe (recipes/vgg.toml)
+    python scripts/train.py --data fer2013.zip --recipe ferplus_adam_long       # the shipped model's base: FER+ votes as targets
+    python scripts/train.py --data fer2013.zip                                  # the vgg recipe on FER2013's own labels
     python scripts/train.py --data fer2013.zip --recipe seed                    # the seed project's recipe
-    python scripts/train.py --data fer2013.zip --recipe ferplus                 # FER+ votes as targets
     python scripts/train.py --resume runs/20261125-083000-vgg                   # continue a stopped run
     python scripts/train.py --data fer2013.zip --recipe fine_tune --init models/emovoice-vgg --photos my-photos.zip
                                                       # adapt to real photos in class folders (angry/, happy/, ...)
