@@ -8,6 +8,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 # Before core is imported anywhere: runs and caches go to a throwaway folder, so the tests never
@@ -22,7 +23,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # page (which imports it) in this process after other tests have loaded models.
 import pylibsrtp  # noqa: E402, F401
 
-from support.photos import SAMPLE_ZIP  # noqa: E402
+from support.photos import HAPPY_FACE, SAMPLE_ZIP, fer_face_array  # noqa: E402
+from support.training import sample, trained_run  # noqa: E402, F401  (fixtures for every test file)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -43,28 +45,6 @@ def sample_zip() -> Path:
 
 
 @pytest.fixture(scope="session")
-def sample_dataset(tmp_path_factory):
-    """The bundled sample (140 FER2013 test faces, 20 per emotion) as core.data loads it, once a session."""
-    from core.data import load_dataset
-
-    return load_dataset(SAMPLE_ZIP, cache_dir=tmp_path_factory.mktemp("sample-cache"))
-
-
-@pytest.fixture(scope="session")
-def trained_run(sample_dataset, tmp_path_factory) -> Path:
-    """One finished run folder, trained once a session: the seed architecture, 1 epoch on the sample.
-
-    For tests that need *a* trained model (to warm-start from, to damage, to load, to score). It is shared:
-    read it, or copy it (shutil.copytree) before changing it. Tests of training itself train their own.
-    """
-    from core.training import recipe, train
-
-    run_dir = tmp_path_factory.mktemp("trained") / "seed-1-epoch"
-    train(recipe("seed", epochs=1, batch_size=32), sample_dataset, run_dir)
-    return run_dir
-
-
-@pytest.fixture(scope="session")
 def fer_faces() -> dict[str, list[bytes]]:
     """Real FER2013 test faces (48x48 JPEG bytes) by emotion."""
     faces: dict[str, list[bytes]] = {}
@@ -73,6 +53,27 @@ def fer_faces() -> dict[str, list[bytes]]:
             if name.endswith((".jpg", ".png")):
                 faces.setdefault(name.split("/")[1], []).append(archive.read(name))
     return faces
+
+
+@pytest.fixture(scope="session")
+def fer_face_jpeg() -> bytes:
+    """A 48x48 gray FER2013 face that the detector finds once enlarged, as the sample zip holds it."""
+    with zipfile.ZipFile(SAMPLE_ZIP) as archive:
+        return archive.read(HAPPY_FACE)
+
+
+@pytest.fixture(scope="session")
+def face(fer_face_jpeg) -> np.ndarray:
+    """The same face as a 48x48 array."""
+    return fer_face_array(fer_face_jpeg)
+
+
+@pytest.fixture(scope="session")
+def classifier():
+    """The active model, as Try it loads it: the shipped one on a fresh clone."""
+    from core.recognise import load_classifier
+
+    return load_classifier()
 
 
 @pytest.fixture

@@ -8,13 +8,11 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-import zipfile
-from pathlib import Path
 
 import pytest
 
 from samples.bad_photos import bad_photos
-from support.photos import HAPPY_FACE, PROJECT_ROOT, SAMPLE_ZIP, encode, portrait
+from support.photos import PROJECT_ROOT, SAMPLE_ZIP, encode, portrait
 from support.scripts import run_process
 from support.training import sample_with_votes_as_both_splits
 
@@ -47,14 +45,13 @@ def test_label_share_curve_logs_a_run_trained_with_that_share_against_both_label
     assert len(list(csv.DictReader(log.open()))) == 1
 
 
-def test_photo_folds_refuses_a_model_already_taught_the_photos(tmp_path):
+def test_photo_folds_refuses_a_model_already_taught_the_photos(tmp_path, face):
     """Scored on photos it learned, a model would look better than it is on people it never saw."""
     from core.data import source_fingerprint
 
     photos = tmp_path / "photos"
     (photos / "happy").mkdir(parents=True)
-    with zipfile.ZipFile(SAMPLE_ZIP) as sample:
-        (photos / "happy" / "Ann_Smith_0001.jpg").write_bytes(encode(portrait(sample.read(HAPPY_FACE))))
+    (photos / "happy" / "Ann_Smith_0001.jpg").write_bytes(encode(portrait(face)))
     model = tmp_path / "taught"
     shutil.copytree(PROJECT_ROOT / "models" / "seed", model)
     metadata = json.loads((model / "metadata.json").read_text())
@@ -106,11 +103,10 @@ def test_the_bad_inputs_benchmark_answers_every_kind_of_bad_photo():
 
 
 @pytest.mark.slow
-def test_the_photo_path_benchmark_reads_a_photo_at_every_stage(tmp_path):
+def test_the_photo_path_benchmark_reads_a_photo_at_every_stage(tmp_path, face):
     """docs/photos.md's stages, on one portrait made from a FER2013 face that every stage finds."""
     (tmp_path / "happy").mkdir()
-    with zipfile.ZipFile(SAMPLE_ZIP) as sample:
-        (tmp_path / "happy" / "one.jpg").write_bytes(encode(portrait(sample.read(HAPPY_FACE))))
+    (tmp_path / "happy" / "one.jpg").write_bytes(encode(portrait(face)))
     ran = run_process("benchmarks/wild.py", "--data", tmp_path, "--repeats", 2, "--face-free", 5, timeout_s=180)
     assert ran.returncode == 0, ran.stderr[-2000:]
     rows = table_rows(ran.stdout)

@@ -8,10 +8,8 @@ import shutil
 import numpy as np
 import pytest
 
-from support.photos import SAMPLE_ZIP
 from core.calibration import (BINS, apply_temperature, expected_calibration_error, fit_temperature,
                               negative_log_likelihood, reliability, reliability_figure, undo_temperature)
-from core.data import load_dataset
 from core.paths import SEED_MODEL_DIR, SHIPPED_MODEL_DIR
 from core.recognise import load_classifier
 from scripts.calibrate import calibrate
@@ -64,13 +62,13 @@ def test_calibration_error_of_a_hand_made_example():
         fit_temperature(sure[:0], np.array([], dtype=int))
 
 
-def test_calibrate_stores_the_temperature_and_inference_applies_it(tmp_path):
+def test_calibrate_stores_the_temperature_and_inference_applies_it(sample, tmp_path):
     model_dir = tmp_path / "seed"
     shutil.copytree(SEED_MODEL_DIR, model_dir)
     metadata = json.loads((model_dir / "metadata.json").read_text())
     metadata.pop("temperature", None)
     (model_dir / "metadata.json").write_text(json.dumps(metadata))
-    images, labels = load_dataset(SAMPLE_ZIP, cache_dir=tmp_path / "cache").select("test", tuple(metadata["classes"]))
+    images, labels = sample.select("test", tuple(metadata["classes"]))
     raw = load_classifier(model_dir).probabilities(images)  # no temperature yet: the raw probabilities
     assert np.allclose(load_classifier(model_dir).raw_probabilities(images), raw)
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from support.photos import encode, lie_about_size, portrait
+from support.training import sample_with_votes_as_both_splits
 from core.data import DatasetError, load_dataset, resolve_data_path
 from core.emotions import EMOTIONS, SEED_EMOTIONS
 
@@ -24,15 +25,17 @@ def write_folder(root: Path, faces: dict[str, list[bytes]], split: str | None = 
             (folder / f"{number}.jpg").write_bytes(data)
 
 
-def test_kaggle_zip_reads_both_splits_and_caches(sample_zip, cache_dir):
-    dataset = load_dataset(sample_zip, cache_dir=cache_dir)
-    assert dataset.splits == ["test"] or set(dataset.splits) == {"test"}
-    assert dataset.images["test"].shape == (140, 48, 48) and dataset.images["test"].dtype == np.uint8
-    assert dataset.report.counts["test"] == {e: 20 for e in EMOTIONS}
+def test_kaggle_zip_reads_both_splits_and_caches(sample_zip, tmp_path, cache_dir):
+    kaggle_zip = sample_with_votes_as_both_splits(sample_zip, tmp_path)  # train/ and test/, as Kaggle's download
+    dataset = load_dataset(kaggle_zip, cache_dir=cache_dir)
+    assert sorted(dataset.splits) == ["test", "train"]
+    for split in ("train", "test"):
+        assert dataset.images[split].shape == (140, 48, 48) and dataset.images[split].dtype == np.uint8
+        assert dataset.report.counts[split] == {e: 20 for e in EMOTIONS}
     cached = list(cache_dir.rglob("*.npz"))
     assert len(cached) == 1
-    again = load_dataset(sample_zip, cache_dir=cache_dir)
-    assert np.array_equal(again.images["test"], dataset.images["test"])
+    again = load_dataset(kaggle_zip, cache_dir=cache_dir)
+    assert np.array_equal(again.images["train"], dataset.images["train"])
     assert again.fingerprint == dataset.fingerprint
 
 
@@ -113,8 +116,13 @@ def test_portraits_are_cut_around_the_face(tmp_path, fer_faces, cache_dir):
     assert np.corrcoef(crop.ravel(), original.ravel())[0, 1] > 0.6
 
 
-@pytest.mark.parametrize("make", ["missing", "empty-folder", "bad-zip", "only-junk"])
-def test_unusable_sources_are_refused_with_advice(tmp_path, cache_dir, make):
+@pytest.mark.parametrize("make, advice", [
+    ("missing", "does not exist: give a FER2013 folder, a .zip of one, or fer2013.csv"),
+    ("empty-folder", "holds no files). Expected class folders such as happy/ and sad/"),
+    ("bad-zip", "data.zip is not a readable zip file"),
+    ("only-junk", "skipped 1 file(s): not an image file). Expected class folders such as happy/ and sad/"),
+])
+def test_unusable_sources_are_refused_with_advice(tmp_path, cache_dir, make, advice):
     path = tmp_path / "source"
     if make == "empty-folder":
         path.mkdir()
@@ -126,7 +134,7 @@ def test_unusable_sources_are_refused_with_advice(tmp_path, cache_dir, make):
         (path / "happy" / "readme.txt").write_text("hi")
     with pytest.raises(DatasetError) as error:
         load_dataset(path, cache_dir=cache_dir)
-    assert str(error.value)
+    assert advice in str(error.value)
 
 
 def test_dashboard_paths_stay_inside_the_data_roots(tmp_path):

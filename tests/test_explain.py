@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import zipfile
 
 import cv2
 import numpy as np
 import pytest
 
-from support.photos import HAPPY_FACE, SAMPLE_ZIP, fer_face_array, portrait
+from support.photos import fer_face_array, portrait
 from core.drawing import faces_drawn
 from core.explain import heatmaps, overlay
 from core.paths import SEED_MODEL_DIR, SHIPPED_MODEL_DIR
@@ -99,29 +98,37 @@ def test_wrong_shape_is_refused_with_a_message(model):
     assert heatmaps(model, np.zeros((0, 48, 48), np.uint8)).shape == (0, 48, 48)
 
 
-def test_heat_is_drawn_over_the_face_only():
+def test_heat_is_drawn_over_the_face_only(face):
     """On a photo, the heat lands on the face; the rest of the photo is untouched."""
     classifier = load_classifier(SHIPPED_MODEL_DIR)
-    with zipfile.ZipFile(SAMPLE_ZIP) as archive:
-        result = recognise(classifier, portrait(archive.read(HAPPY_FACE)))  # 640x480, one 240-pixel face
-    [face] = result.faces
-    maps = heatmaps(classifier.loaded.model, face.face[None])
+    result = recognise(classifier, portrait(face))  # 640x480, one 240-pixel face
+    [found] = result.faces
+    maps = heatmaps(classifier.loaded.model, found.face[None])
     changed = np.any(faces_drawn(result.image, result.faces) != faces_drawn(result.image, result.faces, maps), axis=-1)
-    x, y, w, h = face.box.as_list()
+    x, y, w, h = found.box.as_list()
     side = max(w, h)  # the heat covers the face's box squared about its centre (a pixel of rounding allowed)
     left, top = x + w // 2 - side // 2 - 1, y + h // 2 - side // 2 - 1
     inside = np.zeros_like(changed)
     inside[max(0, top) : top + side + 2, max(0, left) : left + side + 2] = True
     assert changed[inside].mean() > 0.3 and not changed[~inside].any()
-    assert overlay(face.face, maps[0], side=96).shape == (96, 96, 3)
+    assert overlay(found.face, maps[0], side=96).shape == (96, 96, 3)
 
 
 def test_an_ensemble_shows_where_its_members_looked(shipped_model, natural_faces):
+    """The mean of its members' maps, each for the emotion the ensemble answers (not the member's own)."""
+    from core.models import build_model
+    from core.tf_quiet import keras
     from core.tta import ensemble
 
-    vgg = shipped_model
-    twice = ensemble([vgg, vgg])  # the same member twice: the mean of its maps is its own map
-    assert np.allclose(heatmaps(twice, natural_faces[:6]), heatmaps(vgg, natural_faces[:6]), atol=1e-5)
+    keras.utils.set_random_seed(0)
+    members = [shipped_model, build_model("vgg", 7)]  # the second, untrained, looks elsewhere and answers otherwise
+    faces = natural_faces[:6]
+    answers = ensemble(members).predict(faces[..., None].astype(np.float32), verbose=0).argmax(axis=1)
+    own = [heatmaps(member, faces) for member in members]
+    asked = [heatmaps(member, faces, answers) for member in members]
+    assert not np.allclose(own[1], asked[1], atol=1e-3)  # so following the ensemble's answer shows
+    assert not np.allclose(asked[0], asked[1], atol=1e-3)  # and so does leaving a member out
+    assert np.allclose(heatmaps(ensemble(members), faces), np.mean(asked, axis=0), atol=1e-5)
 
 
 @pytest.mark.parametrize("architecture", ["vgg", "vgg64"])

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import pytest
 
 from support.photos import PROJECT_ROOT as ROOT
+from support.photos import photo_folder, walking_face, write_video
 from support.scripts import run_main, run_process
-from test_labelling import classifier, face, photo_folder, walking_face, write_video  # noqa: F401 - fixtures
 from core.labelling import label
 
 

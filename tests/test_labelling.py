@@ -14,48 +14,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from support.photos import (HAPPY_FACE, SAMPLE_ZIP, SURPRISED_FACE, encode, fer_face_array, lie_about_size, portrait,
-                    write_video)
+from support.photos import (SAMPLE_ZIP, SURPRISED_FACE, encode, fer_face_array, lie_about_size, photo_folder,
+                            portrait, walking_face, write_video)
 from core.archives import MAX_ENTRIES
 from core.labeller import BATCH_SIZE, WORKERS, Labeller
 from core.labelling import LabelError, label, read_rows
-from core.recognise import load_classifier, recognise
+from core.recognise import recognise
 from core.video import VideoFrames
 from test_video import lying_avi
 
 BLANK = np.full((480, 640, 3), 128, dtype=np.uint8)
-
-
-@pytest.fixture(scope="session")
-def face() -> np.ndarray:
-    """The 48x48 FER2013 face OpenCV's detector finds once enlarged."""
-    with zipfile.ZipFile(SAMPLE_ZIP) as archive:
-        return fer_face_array(archive.read(HAPPY_FACE))
-
-
-@pytest.fixture(scope="session")
-def classifier():
-    return load_classifier()
-
-
-def walking_face(face: np.ndarray, frames: int = 30) -> list[np.ndarray]:
-    """The face drifting right, 4 pixels a frame: the same person throughout."""
-    return [portrait(face, [(100 + 4 * i, 120)]) for i in range(frames)]
-
-
-def photo_folder(root: Path, face: np.ndarray, fer_faces: dict[str, list[bytes]]) -> Path:
-    """Class folders of portraits and a FER crop, a photo without a face, and junk."""
-    (root / "happy").mkdir(parents=True)
-    (root / "sad").mkdir()
-    for number in range(3):
-        (root / "happy" / f"{number}.jpg").write_bytes(encode(portrait(face, [(100 + 60 * number, 120)])))
-    (root / "sad" / "crop.jpg").write_bytes(fer_faces["sad"][0])
-    (root / "two.png").write_bytes(encode(portrait(face, [(60, 140), (380, 140)], side=200), "PNG"))
-    (root / "wall.png").write_bytes(encode(BLANK, "PNG"))
-    (root / "notes.txt").write_text("not a photo")
-    (root / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
-    (root / ".DS_Store").write_bytes(b"\0\0")
-    return root
 
 
 # -- videos ------------------------------------------------------------------------------------------------

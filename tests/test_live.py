@@ -12,7 +12,7 @@ import pytest
 from core.live import HOLD_S, LiveSession, VoiceRule
 from core.voices import playable_seconds
 from core.paths import VOICES_DIR
-from core.recognise import load_classifier, recognise
+from core.recognise import recognise
 from core.voices import load_voice_bank
 from support.photos import HAPPY_FACE, SAMPLE_ZIP, SURPRISED_FACE, portrait
 
@@ -58,11 +58,6 @@ def test_a_face_with_no_clip_for_its_emotion_is_told_not_retried():
 
 
 # -- a session over real frames, with the shipped model and voice bank -------------------------------------
-
-
-@pytest.fixture(scope="module")
-def classifier():
-    return load_classifier()
 
 
 @pytest.fixture(scope="module")

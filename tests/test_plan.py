@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.paths import SHIPPED_MODEL_DIR
+from core.training import config_of, read_recipe
 from core.training.plan import PlanError, new_run, resumed_run
 
 NO_OVERRIDES: dict = {}
@@ -25,7 +26,7 @@ def test_votes_beside_the_data_are_found_and_a_votes_recipe_needs_them(tmp_path)
     voted, bare = tmp_path / "voted", tmp_path / "bare"
     voted.mkdir(), bare.mkdir()
     plan = new_run(str(dataset_with_votes(voted, votes=True)), "ferplus", NO_OVERRIDES)
-    assert plan.votes == str(voted / "ferplus.csv") and plan.config.epochs == 20 and not plan.resume
+    assert plan.votes == str(voted / "ferplus.csv") and plan.config == config_of(read_recipe("ferplus")) and not plan.resume
     assert new_run(str(dataset_with_votes(voted, votes=True)), "seed", NO_OVERRIDES, no_votes=True).votes is None
     with pytest.raises(PlanError, match="put ferplus.csv beside the data"):
         new_run(str(dataset_with_votes(bare, votes=False)), "ferplus", NO_OVERRIDES)

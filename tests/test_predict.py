@@ -6,20 +6,18 @@ from __future__ import annotations
 import json
 import os
 import tracemalloc
-import zipfile
 
 import cv2
 import pytest
 
-from support.photos import HAPPY_FACE, SAMPLE_ZIP, encode, portrait
+from support.photos import encode, portrait
 from support.scripts import error_lines, run_main, run_process
 
 
-def test_a_prediction_from_a_shell_writes_nothing_to_stderr(tmp_path):
+def test_a_prediction_from_a_shell_writes_nothing_to_stderr(tmp_path, face):
     """Issue 24 #9: every call printed TensorFlow's start-up lines (5 of them) to stderr."""
     photo = tmp_path / "face.jpg"
-    with zipfile.ZipFile(SAMPLE_ZIP) as archive:
-        photo.write_bytes(encode(portrait(archive.read(HAPPY_FACE))))
+    photo.write_bytes(encode(portrait(face)))
     done = run_process("scripts/predict.py", photo)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("face 1 at ") and done.stderr == ""
@@ -30,10 +28,9 @@ def test_help_says_a_folder_of_photos_is_one_call_to_label(capsys):
     assert "scripts/label.py" in capsys.readouterr().out
 
 
-def test_boxes_are_in_the_photos_own_pixels(tmp_path, capsys):
+def test_boxes_are_in_the_photos_own_pixels(tmp_path, capsys, face):
     """Issue 24 #2: on a photo over 2048 pixels, --json gave boxes in the photo shrunk to 2048."""
-    with zipfile.ZipFile(SAMPLE_ZIP) as archive:
-        small = portrait(archive.read(HAPPY_FACE), [(260, 100)])  # 640x480
+    small = portrait(face, [(260, 100)])  # 640x480
     (tmp_path / "small.jpg").write_bytes(encode(small))
     (tmp_path / "big.jpg").write_bytes(encode(cv2.resize(small, (3200, 2400), interpolation=cv2.INTER_CUBIC)))
     answers = {}

@@ -11,12 +11,7 @@ from support.photos import encode, fer_face_array, portrait
 from core.calibration import apply_temperature
 from core.faces import face_boxes
 from core.images import to_gray
-from core.recognise import MAX_FACES, Classifier, load_classifier, recognise
-
-
-@pytest.fixture(scope="module")
-def classifier():
-    return load_classifier()  # the active model: the shipped one on a fresh clone
+from core.recognise import MAX_FACES, Classifier, recognise
 
 
 @pytest.fixture(scope="module")

@@ -7,15 +7,16 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 from dataclasses import fields
 
 import pytest
 
 from core.background import LOCK_FILE, PROGRESS_FILE, current_training, read_status
-from core.paths import SEED_MODEL_DIR, SHIPPED_MODEL_DIR
+from core.paths import RECIPES_DIR, SEED_MODEL_DIR, SHIPPED_MODEL_DIR
 from core.records import ResumeState, RunMetadata, SplitScore, TrainingStatus
 from core.runs import METADATA_FILE, MODEL_FILE, list_runs, read_run, write_atomic, write_json
-from core.training import FINE_TUNE, TrainConfig, config_of, read_recipe, recipe, recipe_names
+from core.training import TrainConfig, config_of, read_recipe, recipe, recipe_names
 from core.training.jobs import activation_warning, is_operator, run_rows
 
 
@@ -86,13 +87,16 @@ def test_orphaned_partial_files_of_killed_writers_are_removed_by_the_next_save(t
 
 
 def test_recipes_are_files_and_train_py_has_a_flag_for_every_config_field():
-    assert set(recipe_names()) >= {"vgg", "seed", "fine_tune", "ferplus"}
-    assert recipe("vgg") == TrainConfig()  # the shipped recipe is the defaults
-    ferplus = read_recipe("ferplus")
-    assert ferplus.train_on_votes and config_of(ferplus) == TrainConfig(
-        epochs=20, optimizer="sgd", learning_rate=0.02, schedule="cosine", label_smoothing=0.1, label_share=0.0,
-        batch_size=128, seed=1)
-    assert FINE_TUNE == {"epochs": 3, "learning_rate": 1e-3, "photo_repeat": 16, "keep_start": 0.65}
+    assert set(recipe_names()) >= {"vgg", "seed", "fine_tune", "ferplus", "ferplus_adam_long"}
+    assert recipe("vgg") == TrainConfig()  # the vgg recipe is TrainConfig's defaults
+    for name in recipe_names():  # each file's values, on top of its architecture's recipe, and nothing else
+        declared = tomllib.loads((RECIPES_DIR / f"{name}.toml").read_text())
+        named = read_recipe(name)
+        assert named.train_on_votes == declared.pop("train_on_votes", False), name
+        config, base = config_of(named), recipe(declared.get("architecture", "vgg"))
+        assert {key: getattr(config, key) for key in declared} == declared, name
+        assert all(getattr(config, f.name) == getattr(base, f.name) for f in fields(TrainConfig) if f.name not in declared)
+    assert read_recipe("ferplus_adam_long").train_on_votes  # the shipped base learns the votes
     from scripts.train import parser
 
     destinations = {action.dest for action in parser()._actions}

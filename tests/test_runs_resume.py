@@ -9,7 +9,6 @@ from core.runs import METADATA_FILE, MODEL_FILE, STATE_FILE, load_model, read_ru
 from core.training import recipe, train
 from support.photos import SAMPLE_ZIP
 from support.scripts import error_lines, run_main
-from support.training import sample  # noqa: F401  (fixture)
 
 
 def test_resume_of_a_run_killed_in_its_first_epoch_trains_it_again(sample, tmp_path, capsys):

@@ -18,7 +18,7 @@ from PIL import Image
 from core.paths import SHIPPED_MODEL_DIR
 from core.tta import view_count
 from core.voices import STRONG_CONFIDENCE
-from support.photos import HAPPY_FACE, PROJECT_ROOT, SAMPLE_ZIP, encode, portrait
+from support.photos import PROJECT_ROOT, SAMPLE_ZIP, encode, portrait
 from support.scripts import SCRIPTS_DIR, error_lines, run_main, run_process
 from support.training import sample_with_votes_as_both_splits
 
@@ -42,10 +42,9 @@ def output(capsys) -> str:
 
 
 @pytest.fixture(scope="module")
-def fer_photo(tmp_path_factory) -> Path:
-    with zipfile.ZipFile(SAMPLE_ZIP) as archive:
-        path = tmp_path_factory.mktemp("photos") / "face.jpg"
-        path.write_bytes(archive.read(HAPPY_FACE))
+def fer_photo(tmp_path_factory, fer_face_jpeg) -> Path:
+    path = tmp_path_factory.mktemp("photos") / "face.jpg"
+    path.write_bytes(fer_face_jpeg)
     return path
 
 
@@ -77,10 +76,9 @@ def test_predict_honours_the_gender_asked_for(fer_photo, capsys):
         assert json.loads(output(capsys))["voice"]["gender"] == gender
 
 
-def test_predict_explain_writes_the_photo_with_heatmaps(tmp_path, capsys):
+def test_predict_explain_writes_the_photo_with_heatmaps(tmp_path, capsys, face):
     photo = tmp_path / "portrait.png"
-    with zipfile.ZipFile(SAMPLE_ZIP) as archive:
-        photo.write_bytes(encode(portrait(archive.read(HAPPY_FACE)), "PNG"))
+    photo.write_bytes(encode(portrait(face), "PNG"))
     out = tmp_path / "why.png"
     assert run_main("predict", photo, "--explain", out, "--json") == 0
     answer = json.loads(output(capsys))

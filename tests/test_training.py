@@ -21,7 +21,7 @@ from core.training import (
     training_and_validation, validation_targets,
 )
 from support.photos import HAPPY_FACE, SAMPLE_ZIP, SURPRISED_FACE, portrait
-from support.training import attach_test_votes, copy_run, sample, trained_run  # noqa: F401  (fixtures)
+from support.training import attach_test_votes, copy_run
 
 
 def test_seed_architecture_is_the_student_model():
@@ -105,7 +105,9 @@ def test_resume_continues_from_the_checkpoint_and_keeps_the_runs_record(sample, 
     assert metadata.training_seconds > begun.training_seconds
     # The epochs and CPU time behind the weights add up across the warm start and the resume.
     assert metadata.total_epochs == first.epochs_trained + 2
-    assert metadata.total_cpu_hours >= first.total_cpu_hours > 0
+    assert metadata.training_cpu_seconds > begun.training_cpu_seconds > 0 and first.total_cpu_hours > 0
+    assert metadata.total_cpu_hours == pytest.approx(
+        first.total_cpu_hours + metadata.training_cpu_seconds / 3600, abs=1.5e-4)  # each rounded to 4 places
 
 
 def test_keep_start_averages_the_starting_model_into_the_best_epoch(sample, trained_run, tmp_path):

@@ -5,19 +5,10 @@ Runs and caches go to the scratch folder that tests/conftest.py sets up.
 
 from __future__ import annotations
 
-import zipfile
-
 import numpy as np
 import pytest
 
-from support.photos import HAPPY_FACE, PROJECT_ROOT, SAMPLE_ZIP, encode, fer_face_array, portrait
-
-
-@pytest.fixture(scope="session")
-def fer_face_jpeg() -> bytes:
-    """A 48x48 gray FER2013 face, as the JPEG bytes the sample zip holds."""
-    with zipfile.ZipFile(SAMPLE_ZIP) as archive:
-        return archive.read(HAPPY_FACE)
+from support.photos import PROJECT_ROOT, encode, fer_face_array, portrait
 
 
 @pytest.fixture(scope="session")

@@ -38,16 +38,23 @@ def test_evaluate_scores_the_shipped_model_on_the_bundled_sample(open_page):
     assert not app.exception
 
 
+def mistake_images(app) -> list[str]:
+    """The URLs of the wrong answers' faces (their captions read "true → predicted"): a new picture, a new URL."""
+    return [url for image in app.image for url, caption in zip(image.value, image.captions) if "→" in caption]
+
+
 def test_evaluate_shows_calibration_heatmaps_on_mistakes_and_a_side_by_side(open_page):
     app = open_page("pages/2_Evaluate.py")
     metrics = {metric.label: metric.value for metric in app.metric}
     assert 0 <= float(metrics["ECE after"]) <= 1 and 0 <= float(metrics["ECE before"]) <= 1
     assert any("T = " in caption.value for caption in app.caption)  # the model's fitted temperature, named
 
+    plain = mistake_images(app)
     app.toggle(key="explain_mistakes").set_value(True).run()
     assert not app.exception
     assert any("what made the model say" in caption.value for caption in app.caption)
-    assert len([c for image in app.image for c in image.captions if "→" in c]) == 24  # the grid, now with heat
+    heated = mistake_images(app)
+    assert len(heated) == len(plain) == 24 and not set(heated) & set(plain)  # the grid, every face now with heat
 
     app.selectbox(key="compare").set_value("Seed model (models/seed)").run()
     assert not app.exception

@@ -1,5 +1,5 @@
-"""Test photos built from the bundled FER2013 faces: encoded bytes, enlarged into portraits, written as a video;
-and a zip that lies."""
+"""Test photos built from the bundled FER2013 faces: encoded bytes, enlarged into portraits, walking across
+frames, written as a video or a folder of class folders; and a zip that lies."""
 
 from __future__ import annotations
 
@@ -50,6 +50,26 @@ def portrait(face: np.ndarray | bytes, positions=(CENTRE,), side: int = 240) -> 
     for x, y in positions:
         canvas[y : y + side, x : x + side] = enlarged
     return np.stack([canvas] * 3, axis=-1)
+
+
+def walking_face(face: np.ndarray, frames: int = 30) -> list[np.ndarray]:
+    """The face drifting right, 4 pixels a frame: the same person throughout."""
+    return [portrait(face, [(100 + 4 * i, 120)]) for i in range(frames)]
+
+
+def photo_folder(root: Path, face: np.ndarray, fer_faces: dict[str, list[bytes]]) -> Path:
+    """Class folders of portraits and a FER crop, a photo without a face, and junk."""
+    (root / "happy").mkdir(parents=True)
+    (root / "sad").mkdir()
+    for number in range(3):
+        (root / "happy" / f"{number}.jpg").write_bytes(encode(portrait(face, [(100 + 60 * number, 120)])))
+    (root / "sad" / "crop.jpg").write_bytes(fer_faces["sad"][0])
+    (root / "two.png").write_bytes(encode(portrait(face, [(60, 140), (380, 140)], side=200), "PNG"))
+    (root / "wall.png").write_bytes(encode(np.full((480, 640, 3), 128, dtype=np.uint8), "PNG"))
+    (root / "notes.txt").write_text("not a photo")
+    (root / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    (root / ".DS_Store").write_bytes(b"\0\0")
+    return root
 
 
 def lie_about_size(archive: Path, member: str, size: int) -> None:

@@ -1,7 +1,7 @@
 """Training fixtures: the bundled sample as a dataset, one trained run shared by the tests that only need
 "a trained model", FER+ votes written for the sample's faces, and the sample with its votes as a training set.
 
-    from support.training import sample, trained_run  # noqa: F401  (pytest finds fixtures by name)
+tests/conftest.py imports the two fixtures, `sample` and `trained_run`, so every test file has them.
 """
 
 from __future__ import annotations
