@@ -3,9 +3,10 @@
     python scripts/calibrate.py --model models/emovoice-vgg --data ../shared/data/fer2013/fer2013.zip
 
 Training fits the temperature itself when a run finishes; this refits it on data you name. The
-validation faces are the ones training held out: the same stratified, seeded share of train/
-(core.training.training_and_validation), of the model's own emotions. Predictions do not change;
-the probabilities that Try it shows and that choose a strong or normal voice do.
+validation faces are the ones training held out and scored (core.training.validation_faces): the same
+stratified, seeded share of train/, of the model's own emotions, labelled by the FER+ taggers' majority
+when the data has votes (--votes, or found beside it), as training labels them. Predictions do not
+change; the probabilities that Try it shows and that choose a strong or normal voice do.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, required=True, help="model folder to calibrate (its metadata.json is updated)")
     parser.add_argument("--data", required=True, help="the dataset the model was trained on (folder, .zip or fer2013.csv)")
+    parser.add_argument("--votes", type=Path, metavar="CSV", help="FER+ votes (fer2013new.csv or ferplus.csv); "
+                        "found beside --data when not given")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
     return parser.parse_args(argv)
 
@@ -49,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
     from core.data import DatasetError, load_dataset  # only once the arguments are good
     from core.runs import ModelError, read_run
-    from core.training import TrainConfig, training_and_validation
+    from core.training import TrainConfig, validation_faces
+    from core.votes import VotesError, attach_found_votes
 
     try:
         metadata = read_run(args.model)
@@ -57,18 +61,20 @@ def main(argv: list[str] | None = None) -> int:
         dataset = load_dataset(args.data)
         if "train" not in dataset.images:
             raise ValueError(f"{args.data} has no 'train' split to take the validation faces from")
-        _, (val_images, val_labels) = training_and_validation(
-            dataset, tuple(metadata.classes), recipe.get("validation_fraction", TrainConfig.validation_fraction))
-        if len(val_images) == 0:
+        votes = attach_found_votes(dataset, args.votes)
+        validation = validation_faces(dataset, tuple(metadata.classes),
+                                      recipe.get("validation_fraction", TrainConfig.validation_fraction))
+        if len(validation) == 0:
             raise ValueError(f"{args.data} holds no train/ faces of the model's emotions")
-        report = calibrate(args.model, val_images, val_labels)
-    except (DatasetError, ModelError, ValueError, OSError) as error:
+        report = calibrate(args.model, validation.images, validation.labels)
+    except (DatasetError, ModelError, VotesError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(asdict(report)))
     else:
-        print(f"{args.model}: temperature {report.temperature} fitted on {report.n} validation faces; "
+        against = f"their FER+ majority ({votes.name})" if votes else "their labels"
+        print(f"{args.model}: temperature {report.temperature} fitted on {report.n} validation faces, against {against}; "
               f"ECE {report.ece_before:.3f} -> {report.ece_after:.3f}, "
               f"NLL {report.nll_before:.3f} -> {report.nll_after:.3f}")
     return 0

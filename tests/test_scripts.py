@@ -20,7 +20,7 @@ from core.tta import view_count
 from core.voices import STRONG_CONFIDENCE
 from support.photos import PROJECT_ROOT, SAMPLE_ZIP, encode, portrait
 from support.scripts import SCRIPTS_DIR, error_lines, run_main, run_process
-from support.training import sample_with_votes_as_both_splits
+from support.training import sample_with_votes_as_both_splits, votes_csv
 
 SCRIPTS = sorted(path.stem for path in SCRIPTS_DIR.glob("*.py"))
 # What a script must not import before it has read its arguments: seconds of start-up for a typo or --help.
@@ -161,6 +161,35 @@ def test_calibrate_fits_on_the_validation_split_and_refuses_data_without_train(t
     assert run_main("calibrate", "--model", model, "--data", sample_zip) == 2
     [line] = error_lines(capsys.readouterr().err)
     assert "no 'train' split" in line
+
+
+def test_calibrate_fits_a_voted_dataset_against_the_taggers_majority_as_training_does(tmp_path, sample_zip, capsys):
+    """A model trained on votes is calibrated to their majority: here every face's majority is happy,
+    whatever its folder says, so the fit must be the one against "happy" for every validation face."""
+    from core.calibration import fit_temperature
+    from core.data import load_dataset
+    from core.recognise import load_classifier
+    from core.training import split_faces
+
+    model = tmp_path / "seed"
+    shutil.copytree(PROJECT_ROOT / "models" / "seed", model)
+    data = tmp_path / "faces.zip"
+    with zipfile.ZipFile(sample_zip) as source, zipfile.ZipFile(data, "w") as target:
+        names = [name.replace("test/", "train/", 1) for name in source.namelist() if name.endswith((".jpg", ".png"))]
+        for name in names:
+            target.writestr(name, source.read(name.replace("train/", "test/", 1)))
+    (tmp_path / "ferplus.csv").write_bytes(votes_csv(names, ["happy"] * len(names), ["sad"] * len(names), [False] * len(names)))
+    assert run_main("calibrate", "--model", model, "--data", data) == 0
+    assert "against their FER+ majority (ferplus.csv)" in output(capsys)
+
+    classes = load_classifier(model).classes
+    validation = split_faces(load_dataset(data, cache_dir=tmp_path / "cache"), classes)[1]
+    raw = load_classifier(model).raw_probabilities(validation.images)
+    everyone_says_happy = np.full(len(raw), classes.index("happy"))
+    stored = json.loads((model / "metadata.json").read_text())
+    assert stored["calibration"]["n"] == len(raw) == 10
+    assert stored["temperature"] == pytest.approx(fit_temperature(raw, everyone_says_happy), rel=1e-3)
+    assert stored["temperature"] != pytest.approx(fit_temperature(raw, validation.labels), rel=1e-2)
 
 
 def test_ensemble_scores_against_the_taggers_majority_when_votes_lie_beside_the_data(tmp_path, sample_zip, capsys):

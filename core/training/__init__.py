@@ -19,7 +19,7 @@ from core.training.config import (
 _LAZY = {
     "augment": ("RandomWarp", "augmenter", "class_weights", "sharpness", "Batches"),
     "faces": ("Faces", "split_faces", "training_and_validation", "training_targets",
-              "validation_targets"),
+              "validation_targets", "validation_faces"),
     "fit": ("train", "Cancelled", "NothingToResume", "EpochProgress", "STATE_FILE", "CHECKPOINT_FILE"),
     "finalize": ("save_ensemble", "final_metrics", "totals"),
     "budget": ("sized_to_budget",),

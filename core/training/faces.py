@@ -85,3 +85,9 @@ def validation_targets(faces: Faces, emotions: tuple[str, ...]) -> tuple[Faces, 
         agreed = majority(faces.votes, emotions)
         faces = Faces(faces.images[agreed >= 0], agreed[agreed >= 0], faces.votes[agreed >= 0])
     return faces, np.eye(len(emotions), dtype=np.float32)[faces.labels]
+
+
+def validation_faces(dataset: Dataset, emotions: tuple[str, ...], fraction: float = TrainConfig.validation_fraction) -> Faces:
+    """The faces a run is scored and calibrated on: its held-out share of train/, labelled as
+    `validation_targets` labels them (the taggers' majority where the faces have votes)."""
+    return validation_targets(split_faces(dataset, emotions, fraction)[1], emotions)[0]

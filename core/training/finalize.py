@@ -15,7 +15,7 @@ from core.records import FINISHED, Calibration, DatasetInfo, Lineage, RunMetadat
 from core.runs import MODEL_FILE, read_run, save_model, start_model_path, write_atomic, write_run
 from core.tf_quiet import keras
 from core.training.config import TrainConfig
-from core.training.faces import Faces, split_faces, validation_targets
+from core.training.faces import Faces, validation_faces
 
 if TYPE_CHECKING:
     from core.data import Dataset
@@ -99,7 +99,7 @@ def save_ensemble(model_dirs: list[Path], dataset: Dataset, out: Path, tta: str 
         total_cpu_hours=round(sum(lineage.cpu_hours for lineage in lineages), 4), path=out,
         extra={"members": [{"name": record.name or Path(folder).name, "recipe": record.recipe, "metrics": record.metrics}
                            for record, folder in zip(records, model_dirs)]})
-    validation, _ = validation_targets(split_faces(dataset, emotions)[1], emotions)
+    validation = validation_faces(dataset, emotions)
     metadata.metrics, metadata.calibration = final_metrics(out, metadata.tta, dataset, emotions, validation)
     metadata.temperature = metadata.calibration.temperature
     write_run(metadata)
