@@ -316,14 +316,17 @@ def _write_cache(cache_file: Path, dataset: Dataset) -> None:
         arrays[f"labels__{split}"] = dataset.labels[split]
         arrays[f"names__{split}"] = dataset.names[split]
     arrays["report"] = np.array(dataset.report.to_json())
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
     partial = cache_file.with_suffix(f".{os.getpid()}.partial")
     try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
         with partial.open("wb") as handle:
             np.savez(handle, **arrays)
         os.replace(partial, cache_file)
-    except OSError:
-        partial.unlink(missing_ok=True)  # a full disk costs the cache, not the dataset
+    except OSError:  # a full disk or a cache folder it may not write costs the cache, not the dataset
+        try:
+            partial.unlink(missing_ok=True)
+        except OSError:
+            pass  # the folder cannot be read either: nothing was written there
 
 
 # What a damaged or foreign .npz raises on the way in: a cut file is a BadZipFile or EOFError, a garbled one

@@ -63,7 +63,11 @@ def read_votes(path: str | Path) -> VoteTable:
     if path.stat().st_size > MAX_VOTES_BYTES:
         raise VotesError(f"{path.name} is {path.stat().st_size / 2**20:.0f} MB; a votes file is at most "
                          f"{MAX_VOTES_BYTES // 2**20} MB")
-    return parse_votes(path.read_bytes(), str(path))
+    try:
+        data = path.read_bytes()
+    except OSError as error:  # a file it may not read
+        raise VotesError(f"{path} cannot be read ({error.strerror})") from None
+    return parse_votes(data, str(path))
 
 
 def parse_votes(data: bytes, source: str = "votes") -> VoteTable:

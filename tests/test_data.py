@@ -39,6 +39,14 @@ def test_kaggle_zip_reads_both_splits_and_caches(sample_zip, tmp_path, cache_dir
     assert again.fingerprint == dataset.fingerprint
 
 
+def test_a_cache_folder_it_cannot_write_costs_the_cache_not_the_dataset(sample_zip, tmp_path):
+    blocked = tmp_path / "cache"
+    blocked.write_text("a file where the cache folder would be")  # as a read-only or missing home folder would
+    dataset = load_dataset(sample_zip, cache_dir=blocked / "datasets")
+    assert dataset.images["test"].shape == (140, 48, 48)
+    assert blocked.read_text() == "a file where the cache folder would be"
+
+
 def test_cache_is_rebuilt_when_the_source_changes(tmp_path, fer_faces, cache_dir):
     write_folder(tmp_path / "data", fer_faces)
     first = load_dataset(tmp_path / "data", cache_dir=cache_dir)
