@@ -235,5 +235,7 @@ def set_active(model_dir: Path | None, runs_dir: Path | None = None) -> None:
         (runs_dir / ACTIVE_FILE).unlink(missing_ok=True)
         return
     model_dir = Path(model_dir)
+    if model_dir.resolve().parent != Path(runs_dir).resolve():  # the active run is named inside runs_dir
+        raise ModelError(f"{model_dir} is not in {runs_dir}: only a run there can be the active model")
     load_model(model_dir)  # refuse to activate a model that would not load
     write_json(runs_dir / ACTIVE_FILE, {"run": model_dir.name})

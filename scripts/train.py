@@ -86,6 +86,13 @@ def main(argv: list[str] | None = None) -> int:
         return _fail("--minutes must be above 0, and sizes a new run (not a --resume)")
     if plan.run_dir and not plan.resume:
         print(f"{plan.run_dir} stopped before its first epoch ended: training it again from the start", file=sys.stderr)
+    if args.activate:  # refused now, not after hours of training: the product reads its active run from runs/
+        from core.paths import RUNS_DIR
+
+        written_to = plan.run_dir.parent if plan.run_dir else (args.runs_dir or RUNS_DIR)
+        if Path(written_to).resolve() != RUNS_DIR.resolve():
+            return _fail(f"--activate makes a run in {RUNS_DIR} the active model, and this run is in {written_to}: "
+                         "leave out --runs-dir, or activate it once it is moved there")
 
     # The arguments are good: now the heavy imports (Keras, OpenCV).
     from core.data import DatasetError, load_dataset

@@ -215,6 +215,15 @@ def test_train_refuses_missing_photos_in_one_line(tmp_path, capsys):
     assert not runs.exists()
 
 
+def test_train_refuses_to_activate_a_run_the_product_would_not_find_before_training(tmp_path, capsys):
+    """The product reads its active run from runs/: one written elsewhere could never become active."""
+    runs = tmp_path / "runs"
+    assert run_main("train", "--data", SAMPLE_ZIP, "--arch", "seed", "--runs-dir", runs, "--activate", "--quiet") == 2
+    [line] = error_lines(capsys.readouterr().err)
+    assert "--activate makes a run in" in line and str(runs) in line
+    assert not runs.exists()  # refused before any training
+
+
 @pytest.mark.parametrize("arguments, message", [
     ((), "--keep-start needs --init MODEL"),
     (("--init", "models/emovoice-vgg", "--keep-start", "1"), "--keep-start must be at least 0 and below 1"),

@@ -193,6 +193,8 @@ def test_damaged_models_are_refused_and_the_active_model_stays(trained_run, tmp_
     with pytest.raises(ModelError, match="damaged"):
         set_active(broken, runs_dir=tmp_path)
     assert active_model_dir(tmp_path) == tmp_path / "good"
+    with pytest.raises(ModelError, match="only a run there"):  # the active run is named inside the runs folder
+        set_active(tmp_path / "good", runs_dir=tmp_path / "elsewhere")
 
     mismatch = tmp_path / "mismatch"
     mismatch.mkdir()
