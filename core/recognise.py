@@ -20,8 +20,7 @@ import numpy as np
 from core.calibration import apply_temperature
 from core.faces import MIN_FACE_SIDE, Box, cropped_faces
 from core.images import DecodedPhoto, ImageError, decode_photo, to_gray
-from core.records import RunMetadata
-from core.runs import MODEL_FILE, LoadedModel, ModelError, read_metadata, write_atomic
+from core.runs import MODEL_FILE, LoadedModel, ModelError, parse_run, read_metadata, write_atomic
 from core.tf_quiet import native_stderr_silenced
 
 MAX_FACES = 20  # a crowd photo is answered for its 20 largest faces
@@ -47,8 +46,8 @@ class Classifier:
         self.path = Path(model.path if isinstance(model, LoadedModel) else model)
         if self.path.suffix == ".keras":
             self.path = self.path.parent
-        self.metadata = RunMetadata.from_json(
-            model.metadata if isinstance(model, LoadedModel) else read_metadata(self.path), path=self.path)
+        self.metadata = parse_run(model.metadata if isinstance(model, LoadedModel) else read_metadata(self.path),
+                                  self.path)
         self.quantized = quantized
         self.classes: tuple[str, ...] = tuple(self.metadata.classes)
         self.tta = self.metadata.tta  # its views are part of the converted graph (core.tta)

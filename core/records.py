@@ -15,6 +15,8 @@ from typing import Any
 # the file says a run is under way but no process is doing it any more (killed, crashed, machine restarted).
 IN_FLIGHT = ("starting", "loading data", "training")
 FINISHED, CANCELLED, FAILED, INTERRUPTED = "finished", "cancelled", "failed", "interrupted"
+# The test-time views a model's graph may average (core.tta builds them).
+TTA_MODES = ("none", "flip", "ten-crop")
 
 
 def _known(cls, data: dict) -> tuple[dict, dict]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from core.emotions import EMOTIONS
 from core.paths import PROJECT_ROOT, RUNS_DIR, SHIPPED_MODEL_DIR
-from core.records import INTERRUPTED, RunMetadata
+from core.records import INTERRUPTED, TTA_MODES, RunMetadata
 
 MODEL_FILE = "model.keras"
 METADATA_FILE = "metadata.json"
@@ -124,11 +124,26 @@ def read_metadata(model_dir: Path) -> dict:
         metadata = json.loads(path.read_text())
     except FileNotFoundError:
         raise ModelError(f"{model_dir} has no {METADATA_FILE}: it is not a trained emovoice model") from None
-    except (OSError, json.JSONDecodeError) as error:
+    except (OSError, ValueError) as error:  # ValueError: not JSON, or not UTF-8 text
         raise ModelError(f"{path} is damaged ({error})") from None
+    if not isinstance(metadata, dict):
+        raise ModelError(f"{path} is damaged (it holds {type(metadata).__name__}, not a model's description)")
     classes = metadata.get("classes")
     if not isinstance(classes, list) or not classes or any(c not in EMOTIONS for c in classes):
         raise ModelError(f"{path} does not name the model's emotions (classes: {classes!r})")
+    return metadata
+
+
+def parse_run(fields: dict, model_dir: Path) -> RunMetadata:
+    """A model folder's metadata fields (read_metadata) as a record; ModelError where a field is missing or
+    of the wrong kind, as a hand-edited file may have it."""
+    try:
+        metadata = RunMetadata.from_json(fields, path=Path(model_dir))
+    except (TypeError, ValueError, KeyError, AttributeError) as error:
+        raise ModelError(f"{Path(model_dir) / METADATA_FILE} is damaged ({error})") from None
+    if metadata.tta not in TTA_MODES:
+        raise ModelError(f"{Path(model_dir) / METADATA_FILE} is damaged (test-time views {metadata.tta!r}: "
+                         f"one of {', '.join(TTA_MODES)})")
     return metadata
 
 
@@ -137,7 +152,7 @@ def read_run(model_dir: Path) -> RunMetadata:
 
     A run whose metadata says "training" while the process that trained it is gone reads "interrupted".
     """
-    metadata = RunMetadata.from_json(read_metadata(model_dir), path=Path(model_dir))
+    metadata = parse_run(read_metadata(model_dir), model_dir)
     if metadata.status == "training" and not _still_training(metadata):
         metadata.status = INTERRUPTED
     return metadata

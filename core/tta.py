@@ -7,11 +7,11 @@ end of training. `ensemble` averages several models the same way.
 
 from __future__ import annotations
 
+from core.records import TTA_MODES
 from core.tf_quiet import keras
 
 layers, ops = keras.layers, keras.ops
 
-TTA_MODES = ("none", "flip", "ten-crop")
 CROP_SHIFT = 4  # the vgg net looks at the central 40x40 of a 48x48 face; ten-crop also takes its corners
 
 

@@ -208,6 +208,18 @@ def test_damaged_models_are_refused_and_the_active_model_stays(trained_run, tmp_
         load_model(mismatch)
     assert sorted(run.name for run in list_runs(tmp_path)) == ["broken", "good"]  # listed; loading it is refused
 
+    # Hand-edited metadata: another encoding, not a JSON object, a field missing or of the wrong kind.
+    from core.recognise import load_classifier
+
+    (mismatch / MODEL_FILE).write_bytes((tmp_path / "good" / MODEL_FILE).read_bytes())
+    good = json.loads((tmp_path / "good" / METADATA_FILE).read_text())
+    for damage in (json.dumps(good).encode("utf-16"), b"[]", json.dumps({k: v for k, v in good.items() if k != "name"}),
+                   json.dumps({**good, "tta": "sideways"}), json.dumps({**good, "temperature": "hot"})):
+        (mismatch / METADATA_FILE).write_bytes(damage if isinstance(damage, bytes) else damage.encode())
+        with pytest.raises(ModelError, match="damaged"):
+            load_classifier(mismatch)
+        assert sorted(run.name for run in list_runs(tmp_path)) == ["broken", "good"]  # the others are still listed
+
 
 def test_an_ensemble_folder_answers_the_mean_of_its_members(sample, trained_run, tmp_path):
     from core.evaluation import inference_of
