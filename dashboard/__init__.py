@@ -48,13 +48,17 @@ ICON = {emotion: f":material/{name}:" for emotion, name in {
 
 
 def file_stamp(path: Path) -> tuple[int, int]:
-    """(mtime_ns, size) of a file, or of a folder and its direct entries; (0, 0) if missing."""
+    """(mtime_ns, size) of a file; of a folder, the latest mtime of it and every folder inside it (a file added,
+    removed or renamed anywhere in a dataset's class folders changes its folder's), and how many; (0, 0) if missing."""
     try:
-        entries = [path, *path.iterdir()] if path.is_dir() else [path]
-        stats = [entry.stat() for entry in entries]
+        if not path.is_dir():
+            stat = path.stat()
+            return stat.st_mtime_ns, stat.st_size
+        folders = [path, *(Path(top) / name for top, names, _ in os.walk(path) for name in names)]
+        stats = [folder.stat() for folder in folders]
     except OSError:
         return (0, 0)
-    return max(s.st_mtime_ns for s in stats), sum(s.st_size for s in stats)
+    return max(s.st_mtime_ns for s in stats), len(stats)
 
 
 def model_stamp(model_dir: Path) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -117,14 +121,16 @@ def voted_dataset_at(path: Path) -> Dataset:
 
 
 @st.cache_data(show_spinner="Scoring the model on the test set…", max_entries=8)
-def _evaluation(model_dir: str, model_stamp: tuple, data_fingerprint: str, _dataset: Dataset) -> Evaluation:
-    # `_dataset` is left out of the cache key (leading underscore); its fingerprint stands in for it.
+def _evaluation(model_dir: str, model_stamp: tuple, data_stamp: tuple, _dataset: Dataset) -> Evaluation:
+    # `_dataset` is left out of the cache key (leading underscore); `data_stamp` stands in for it.
     return evaluate(_classifier(model_dir, model_stamp), _dataset)
 
 
 def evaluation_of(model_dir: Path, dataset: Dataset) -> Evaluation:
-    """The model's scores on the dataset, computed once per (model version, dataset content)."""
-    return _evaluation(str(model_dir), model_stamp(model_dir), dataset.fingerprint, dataset)
+    """The model's scores on the dataset, computed once per (model version, dataset content, votes file)."""
+    votes = Path(dataset.votes_source) if dataset.votes_source else None
+    data_stamp = (dataset.fingerprint, str(votes), file_stamp(votes) if votes else None)
+    return _evaluation(str(model_dir), model_stamp(model_dir), data_stamp, dataset)
 
 
 # Recognition is CPU-bound, and OpenCV and TensorFlow each spread one call over every core. With many

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zipfile
+
 from core.emotions import EMOTIONS
 
 
@@ -80,3 +82,30 @@ def test_evaluate_refuses_paths_outside_the_data_folders(open_page):
     app.text_input(key="data_path").input("missing.zip").run()
     assert "does not exist" in app.error[0].value
     assert not app.exception
+
+
+def test_votes_put_beside_a_dataset_and_a_face_added_to_it_are_scored_on_the_next_run(open_page, sample_zip, tmp_path,
+                                                                                      monkeypatch):
+    """The page's own advice ("put ferplus.csv beside the dataset") works without a restart, and so does
+    a face added deep in a folder dataset's class folders."""
+    import shutil
+
+    monkeypatch.setenv("EMOVOICE_DATA_ROOTS", str(tmp_path))
+    shutil.copy(sample_zip, tmp_path / "mine.zip")
+    app = open_page("pages/2_Evaluate.py")
+    app.segmented_control(key="data_kind").set_value("Path on the server").run()
+    app.text_input(key="data_path").input(str(tmp_path / "mine.zip")).run()
+    assert not app.exception and any("have no FER+ votes" in info.value for info in app.info)
+    shutil.copy(sample_zip.parent / "ferplus.csv", tmp_path / "ferplus.csv")
+    app.run()
+    assert "Agrees with people (FER+)" in {metric.label for metric in app.metric}
+
+    folder = tmp_path / "faces"
+    with zipfile.ZipFile(sample_zip) as archive:
+        archive.extractall(folder, [name for name in archive.namelist() if name.startswith("test/")])
+    app.text_input(key="data_path").input(str(folder)).run()
+    assert {metric.label: metric.value for metric in app.metric}["Faces scored"] == "140"
+    happy = folder / "test" / "happy"
+    shutil.copy(next(happy.iterdir()), happy / "one-more.png")
+    app.run()
+    assert {metric.label: metric.value for metric in app.metric}["Faces scored"] == "141"
