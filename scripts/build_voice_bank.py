@@ -76,7 +76,19 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.per_emotion < 1:
         parser.error("--per-emotion must be at least 1")
+    args.out = args.out.resolve()
     return args
+
+
+def replace_bank(built: Path, out: Path) -> Path | None:
+    """Put the bank built in `built` at `out`. A bank already there is kept beside it (`out`.previous,
+    replacing an older one), never deleted: clips a user added to it stay at hand. Returns where it went."""
+    previous = out.with_name(out.name + ".previous")
+    if out.exists():
+        shutil.rmtree(previous, ignore_errors=True)
+        out.rename(previous)
+    built.rename(out)
+    return previous if previous.exists() else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     from core.emotions import EMOTIONS
     from core.voices import load_voice_bank  # it checks every clip with PyAV: once the arguments are good
 
+    if args.out.exists() and not (args.out / "ATTRIBUTION.md").is_file():
+        print(f"error: {args.out} exists and is not a voice bank this script built: give another --out", file=sys.stderr)
+        return 2
     if shutil.which("ffmpeg") is None:
         print("error: ffmpeg is needed (apt-get install ffmpeg / brew install ffmpeg)", file=sys.stderr)
         return 2
@@ -105,8 +120,13 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(partial, ignore_errors=True)  # no half-built bank left behind
         print(f"error: building the bank failed: {error}", file=sys.stderr)
         return 2
-    shutil.rmtree(args.out, ignore_errors=True)
-    partial.rename(args.out)
+    try:
+        previous = replace_bank(partial, args.out)
+    except OSError as error:
+        print(f"error: could not put the bank in {args.out} ({error}); it is built in {partial}", file=sys.stderr)
+        return 2
+    if previous:
+        print(f"the bank it replaced is in {previous}", file=sys.stderr)
     bank = load_voice_bank(args.out)
     size = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
     print(f"voice bank in {args.out}: {size / 1e6:.1f} MB; clips per emotion: {bank.counts()}")

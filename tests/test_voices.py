@@ -140,3 +140,46 @@ def test_a_clip_is_described_by_its_speaker_and_sentence_never_its_file_name():
 def test_missing_bank_folder_is_a_warning_not_a_crash(tmp_path):
     bank = load_voice_bank(tmp_path / "nowhere")
     assert bank.counts() == {e: 0 for e in EMOTIONS} and bank.warnings
+
+
+def ravdess_source(root: Path, actors: int = 2) -> Path:
+    """RAVDESS-named speech clips, each a second of a tone: every emotion and intensity for each actor (as in
+    RAVDESS, neutral is spoken at normal intensity only)."""
+    import wave
+
+    import numpy as np
+
+    tone = (np.sin(np.linspace(0, 440 * 2 * np.pi, 16000)) * 8000).astype(np.int16).tobytes()
+    for actor in range(1, actors + 1):
+        folder = root / f"Actor_{actor:02d}"
+        folder.mkdir(parents=True)
+        for code in ("01", "03", "04", "05", "06", "07", "08"):
+            for intensity in ("01",) if code == "01" else ("01", "02"):
+                for statement in ("01", "02"):
+                    with wave.open(str(folder / f"03-01-{code}-{intensity}-{statement}-01-{actor:02d}.wav"), "wb") as clip:
+                        clip.setnchannels(1), clip.setsampwidth(2), clip.setframerate(16000)
+                        clip.writeframes(tone)
+    return root
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="building a bank needs ffmpeg")
+def test_building_a_bank_keeps_the_one_it_replaces_and_never_deletes_a_folder_it_did_not_build(tmp_path, capsys):
+    from support.scripts import error_lines, run_main
+
+    source = ravdess_source(tmp_path / "ravdess")
+    out = tmp_path / "voices"
+    assert run_main("build_voice_bank", "--source", source, "--out", out, "--per-emotion", 2) == 0
+    assert load_voice_bank(out).counts() == {emotion: 2 if emotion == "neutral" else 4 for emotion in EMOTIONS}
+    mine = out / "happy" / "my-own-clip.mp3"  # a user adds a clip, then rebuilds
+    shutil.copy(next((out / "happy").iterdir()), mine)
+    assert run_main("build_voice_bank", "--source", source, "--out", out, "--per-emotion", 1) == 0
+    assert load_voice_bank(out).count("happy") == 2 and (tmp_path / "voices.previous" / "happy" / mine.name).is_file()
+
+    photos = tmp_path / "photos"  # a typo'd --out: a folder of something else
+    (photos / "holiday").mkdir(parents=True)
+    (photos / "holiday" / "beach.jpg").write_bytes(b"a photo")
+    capsys.readouterr()
+    assert run_main("build_voice_bank", "--source", source, "--out", photos) == 2
+    [line] = error_lines(capsys.readouterr().err)
+    assert "is not a voice bank this script built" in line
+    assert (photos / "holiday" / "beach.jpg").read_bytes() == b"a photo"
