@@ -181,7 +181,7 @@ def label(source: str | os.PathLike, out: str | os.PathLike, model_dir: Path | N
     label, or a video that proves longer than `max_video_s`.
     """
     plan = plan_input(source, fps, name, max_video_s)
-    model_dir = Path(model_dir or (classifier.loaded.path if classifier else active_model_dir()))
+    model_dir = Path(model_dir or (classifier.path if classifier else active_model_dir()))
     classes = classifier.classes if classifier else tuple(read_run(model_dir).classes)
     summary = Summary(plan.name, "in-process" if ray is None else f"ray ({ray})", classes, skipped=plan.skipped)
 

@@ -73,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --fps must be above 0 and at most {MAX_FPS:g} (frames sampled per second), not {args.fps:g}",
               file=sys.stderr)
         return 2
+    if args.out.is_dir():  # said now, not after every frame is labelled
+        print(f"error: --out {args.out} is a folder: name the CSV file to write", file=sys.stderr)
+        return 2
     if args.actors is not None and args.actors < 1:
         print(f"error: --actors must be at least 1, not {args.actors}", file=sys.stderr)
         return 2
@@ -90,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
                         progress=bar)
     except (LabelError, ModelError, OSError) as error:
         bar.close()
-        print(f"error: {args.input}: {getattr(error, 'strerror', None) or error}", file=sys.stderr)
+        failed = getattr(error, "filename", None) or args.input  # an OSError names its file: the CSV's, maybe
+        print(f"error: {failed}: {getattr(error, 'strerror', None) or error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         bar.close()

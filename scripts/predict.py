@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         result = recognise(classifier, data, whole_image=args.whole_image)
     except (ImageError, ModelError, OSError) as error:
         hint = "; a folder of photos is one call to scripts/label.py" if args.photo.is_dir() else ""
-        print(f"error: {args.photo}: {getattr(error, 'strerror', None) or error}{hint}", file=sys.stderr)
+        failed = getattr(error, "filename", None) or args.photo  # an OSError names its file: the model's, maybe
+        print(f"error: {failed}: {getattr(error, 'strerror', None) or error}{hint}", file=sys.stderr)
         return 2
 
     voice, voice_problem = None, None

@@ -35,14 +35,14 @@ def run(capsys):
     return run
 
 
-def test_the_script_runs_as_its_own_process(tmp_path, face):  # noqa: F811
+def test_the_script_runs_as_its_own_process(tmp_path, face):
     video = write_video(tmp_path / "walk.mp4", walking_face(face, 10), fps=10)
     done = run_process(ROOT / "scripts" / "label.py", video, "--out", tmp_path / "walk.csv")
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == f"wrote {tmp_path / 'walk.csv'}"
 
 
-def test_label_a_video_prints_progress_and_a_json_summary(tmp_path, face, run):  # noqa: F811
+def test_label_a_video_prints_progress_and_a_json_summary(tmp_path, face, run):
     video = write_video(tmp_path / "walk.mp4", walking_face(face, 40), fps=10)
     done = run(video, "--out", tmp_path / "walk.csv", "--fps", "2", "--json")
     assert done.returncode == 0, done.stderr
@@ -54,7 +54,7 @@ def test_label_a_video_prints_progress_and_a_json_summary(tmp_path, face, run): 
     assert len((tmp_path / "walk.csv").read_text().splitlines()) == 1 + 8
 
 
-def test_label_photos_in_words(tmp_path, face, fer_faces, run):  # noqa: F811
+def test_label_photos_in_words(tmp_path, face, fer_faces, run):
     root = photo_folder(tmp_path / "photos", face, fer_faces)
     done = run(root, "--out", tmp_path / "out.csv")
     assert done.returncode == 0, done.stderr
@@ -74,8 +74,18 @@ def test_bad_input_is_one_line_exit_2_and_no_csv(tmp_path, name, content, run):
     assert not (tmp_path / "out.csv").exists()
 
 
+def test_an_out_that_cannot_be_written_is_named_not_the_input(tmp_path, face, fer_faces, run):
+    root = photo_folder(tmp_path / "photos", face, fer_faces)
+    done = run(root, "--out", tmp_path)  # a folder: refused before any photo is read
+    assert done.returncode == 2 and done.stderr == f"error: --out {tmp_path} is a folder: name the CSV file to write\n"
+    (tmp_path / "notes.txt").write_text("a file where a folder would be")
+    done = run(root, "--out", tmp_path / "notes.txt" / "out.csv")
+    [message] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert done.returncode == 2 and message.startswith(f"error: {tmp_path / 'notes.txt'}: ") and str(root) not in message
+
+
 @pytest.mark.parametrize("fps", ["inf", "1e9", "nan", "0", "-2"])
-def test_a_sampling_rate_no_video_has_is_one_line_and_exit_2(tmp_path, face, fps, run):  # noqa: F811
+def test_a_sampling_rate_no_video_has_is_one_line_and_exit_2(tmp_path, face, fps, run):
     """Issue 24.P10: `--fps inf` (or 1e9) never ended."""
     video = write_video(tmp_path / "walk.mp4", walking_face(face, 5), fps=10)
     done = run(video, "--out", tmp_path / "out.csv", "--fps", fps)
@@ -100,7 +110,7 @@ def local_ray():
 @pytest.mark.slow
 # Ray warns when a pool's actors outnumber the inputs it is given: a video once reached them as one input.
 @pytest.mark.filterwarnings("error:The minimum number of concurrent actors")
-def test_ray_gives_the_same_rows_as_in_process(local_ray, tmp_path, face, fer_faces, classifier):  # noqa: F811
+def test_ray_gives_the_same_rows_as_in_process(local_ray, tmp_path, face, fer_faces, classifier):
     photos = photo_folder(tmp_path / "photos", face, fer_faces)
     video = write_video(tmp_path / "walk.mp4", walking_face(face, 40), fps=10)
     for source in (photos, video):
