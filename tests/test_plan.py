@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from core.paths import SHIPPED_MODEL_DIR
-from core.training import config_of, read_recipe
+from core.paths import SEED_MODEL_DIR, SHIPPED_MODEL_DIR
+from core.training import TrainConfig, config_of, read_recipe, recipe
 from core.training.plan import PlanError, new_run, resumed_run
 
 NO_OVERRIDES: dict = {}
@@ -59,3 +59,11 @@ def test_only_a_run_folder_with_metadata_can_be_resumed(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(PlanError, match="nothing to resume"):
         resumed_run(tmp_path / "empty", NO_OVERRIDES)
+
+
+def test_without_a_recipe_a_run_takes_its_architectures_own(tmp_path):
+    """--arch vgg64 has no recipe file: the defaults for it. --init MODEL alone: the starting model's network."""
+    data = str(dataset_with_votes(tmp_path, votes=False))
+    assert new_run(data, None, {"architecture": "vgg64"}).config == TrainConfig(architecture="vgg64")
+    assert new_run(data, None, NO_OVERRIDES, init_model=SEED_MODEL_DIR).config == recipe("seed")
+    assert new_run(data, None, NO_OVERRIDES).config == recipe("vgg")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from core.records import ResumeState
 from core.runs import STATE_FILE, ModelError, read_run, start_model_path
-from core.training.config import RecipeError, TrainConfig, config_of, read_recipe
+from core.training.config import Recipe, RecipeError, TrainConfig, config_of, read_recipe, recipe_names
 from core.votes import votes_beside
 
 
@@ -33,11 +33,13 @@ class RunPlan:
 
 def new_run(data: str, recipe_name: str | None, overrides: dict, votes: str | None = None, no_votes: bool = False,
             photos: str | None = None, init_model: Path | None = None) -> RunPlan:
-    """A run of the named recipe (else the architecture's own) with `overrides` (TrainConfig field -> value or
-    None), on `data` and the votes given or found beside it."""
+    """A run of the named recipe with `overrides` (TrainConfig field -> value or None), on `data` and the votes
+    given or found beside it. Without a recipe, the architecture's own (--arch, else the starting model's, else
+    vgg): its recipe file, or the defaults where it has none (vgg64)."""
     try:
-        named = read_recipe(recipe_name or overrides.get("architecture") or "vgg")
         architecture = overrides.get("architecture") or (read_run(init_model).architecture if init_model else None)
+        own = architecture or "vgg"
+        named = read_recipe(recipe_name) if recipe_name else read_recipe(own) if own in recipe_names() else Recipe(own, {})
     except (RecipeError, ModelError) as error:
         raise PlanError(str(error)) from None
     config = config_of(named, architecture, **overrides)
