@@ -73,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --fps must be above 0 and at most {MAX_FPS:g} (frames sampled per second), not {args.fps:g}",
               file=sys.stderr)
         return 2
+    if args.ray is not None:
+        try:
+            import ray  # noqa: F401  (optional: requirements-ray.txt)
+        except ImportError:
+            print("error: --ray needs Ray: pip install -r requirements-ray.txt", file=sys.stderr)
+            return 2
     if args.out.is_dir():  # said now, not after every frame is labelled
         print(f"error: --out {args.out} is a folder: name the CSV file to write", file=sys.stderr)
         return 2
@@ -84,12 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     from core.labelling import LabelError, label
     from core.runs import ModelError
 
-    ray = LOCAL_RAY if args.ray == "" else args.ray  # --ray alone: an instance on this machine
+    ray_address = LOCAL_RAY if args.ray == "" else args.ray  # --ray alone: an instance on this machine
 
     unit = "frames" if args.input.suffix.lower() in VIDEO_EXTENSIONS else "photos"
     bar = ProgressBar(unit)
     try:
-        summary = label(args.input, args.out, model_dir=args.model, fps=args.fps, ray=ray, actors=args.actors,
+        summary = label(args.input, args.out, model_dir=args.model, fps=args.fps, ray=ray_address, actors=args.actors,
                         progress=bar)
     except (LabelError, ModelError, OSError) as error:
         bar.close()

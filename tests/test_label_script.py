@@ -7,6 +7,7 @@ runs it as its own process.
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 
 import pytest
@@ -82,6 +83,14 @@ def test_an_out_that_cannot_be_written_is_named_not_the_input(tmp_path, face, fe
     done = run(root, "--out", tmp_path / "notes.txt" / "out.csv")
     [message] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert done.returncode == 2 and message.startswith(f"error: {tmp_path / 'notes.txt'}: ") and str(root) not in message
+
+
+def test_ray_asked_for_where_it_is_not_installed_is_one_line(tmp_path, face, run, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as on a machine without requirements-ray.txt: import fails
+    video = write_video(tmp_path / "walk.mp4", walking_face(face, 5), fps=10)
+    done = run(video, "--out", tmp_path / "out.csv", "--ray")
+    assert done.returncode == 2 and done.stderr == "error: --ray needs Ray: pip install -r requirements-ray.txt\n"
+    assert not (tmp_path / "out.csv").exists()
 
 
 @pytest.mark.parametrize("fps", ["inf", "1e9", "nan", "0", "-2"])

@@ -46,6 +46,10 @@ def test_overrides_change_the_recipe_and_a_warm_start_takes_its_models_network(t
     ({"keep_start": 0.5}, None, "--keep-start needs --init MODEL"),
     ({"keep_start": 1.0}, SHIPPED_MODEL_DIR, "--keep-start must be at least 0 and below 1"),
     ({}, Path("no-such-model"), "no-such-model"),
+    ({"batch_size": 0}, None, "--batch-size must be at least 1, not 0"),
+    ({"epochs": 0}, None, "--epochs must be at least 1, not 0"),
+    ({"label_share": 2.0}, None, "--label-share must be from 0 to 1, not 2.0"),
+    ({"learning_rate": -0.1}, None, "--lr must be above 0"),
 ])
 def test_a_run_that_cannot_start_is_refused_in_one_line(tmp_path, overrides, init, message):
     with pytest.raises(PlanError, match=message) as refused:

@@ -64,6 +64,20 @@ class TrainConfig:
     def to_json(self) -> dict:
         return asdict(self)
 
+    def out_of_range(self) -> str | None:
+        """What makes these values untrainable, in one line naming the flag (None when nothing does)."""
+        checks = [
+            (self.epochs >= 1, f"--epochs must be at least 1, not {self.epochs}"),
+            (self.batch_size >= 1, f"--batch-size must be at least 1, not {self.batch_size}"),
+            (self.learning_rate > 0, f"--lr must be above 0, not {self.learning_rate}"),
+            (self.photo_repeat >= 1, f"--photo-repeat must be at least 1, not {self.photo_repeat}"),
+            (0 <= self.keep_start < 1, f"--keep-start must be at least 0 and below 1, not {self.keep_start}"),
+            (0 <= self.label_share <= 1, f"--label-share must be from 0 to 1, not {self.label_share}"),
+            (0 < self.validation_fraction < 1, f"--validation-fraction must be above 0 and below 1, not "
+                                               f"{self.validation_fraction}"),
+        ]
+        return next((message for fine, message in checks if not fine), None)
+
 
 @dataclass
 class Recipe:

@@ -282,8 +282,9 @@ def _start(config: TrainConfig, run_dir: Path, emotions: tuple[str, ...], steps:
 
 def _checked(config: TrainConfig, run_dir: Path, resume: bool, init_model: Path | None) -> TrainConfig:
     """The config as the run stores it, once the options agree with each other and with the run folder."""
-    if not 0 <= config.keep_start < 1:
-        raise ValueError(f"the starting model's share must be at least 0 and below 1, not {config.keep_start}")
+    problem = config.out_of_range()
+    if problem:
+        raise ValueError(problem)
     if not 0 <= config.teacher_share <= 1 or bool(config.teacher_share) != bool(config.teacher):
         raise ValueError("distilling needs both a teacher model and its share of the targets, from 0 to 1")
     if config.keep_start and init_model is None and not resume:

@@ -84,6 +84,7 @@ def _checked(plan: RunPlan) -> RunPlan:
     keep_start = plan.config.keep_start
     if keep_start and not (plan.init_model or plan.run_dir):  # a resumed run keeps what it recorded
         raise PlanError("--keep-start needs --init MODEL, the model whose share it keeps")
-    if not 0 <= keep_start < 1:
-        raise PlanError(f"--keep-start must be at least 0 and below 1, not {keep_start}")
+    problem = plan.config.out_of_range()  # said before the data is read
+    if problem:
+        raise PlanError(problem)
     return plan
