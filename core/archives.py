@@ -10,9 +10,11 @@ __MACOSX forks are no one's data and are passed over without a count. A zip of m
 
 from __future__ import annotations
 
+import lzma
 import os
 import struct
 import zipfile
+import zlib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -159,14 +161,18 @@ def read_member(archive: zipfile.ZipFile, member: str | zipfile.ZipInfo, limit: 
     lies about its size (a zip bomb: 200 KB that inflate to 200 MB while claiming 1 KB) would fill memory
     first. Asking for exactly the declared size bounds every step by it, and zipfile checks the CRC there,
     so the liar is refused after the bytes it declared. Raises zipfile.BadZipFile for a damaged or lying
-    member, or one that declares more than `limit`; RuntimeError for an encrypted one.
+    member (its compressed data or checksum wrong), or one that declares more than `limit`; RuntimeError for an
+    encrypted one.
     """
     info = member if isinstance(member, zipfile.ZipInfo) else archive.getinfo(member)
     if info.file_size > limit:
         raise zipfile.BadZipFile(f"{info.filename} inflates to {info.file_size / 2**20:.0f} MB, "
                                  f"over the {limit // 2**20} MB a file may have")
-    with archive.open(info) as handle:
-        return handle.read(info.file_size)
+    try:
+        with archive.open(info) as handle:
+            return handle.read(info.file_size)
+    except (zlib.error, lzma.LZMAError, EOFError) as error:  # compressed data that is not what it claims to be
+        raise zipfile.BadZipFile(f"{info.filename} is damaged ({error})") from None
 
 
 # -- counting a zip's entries before zipfile does ----------------------------------------------------------

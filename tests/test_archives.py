@@ -95,6 +95,27 @@ def test_members_over_the_size_limit_and_liars_are_never_inflated(tmp_path):
             archive.read("liar.jpg")
 
 
+def damage_compressed_data(path: Path, member: str) -> None:
+    """Overwrite the start of a deflated member's compressed bytes, as a bad disk or a cut download leaves it."""
+    data = bytearray(path.read_bytes())
+    start = data.find(member.encode()) + len(member)  # its local header's name comes first; its data follows
+    data[start : start + 4] = b"\xff\xff\xff\xff"
+    path.write_bytes(bytes(data))
+
+
+def test_a_member_whose_compressed_data_is_damaged_is_a_bad_zip_member(tmp_path):
+    """zlib's own error (invalid block type) is not one zipfile raises: it must not escape as itself."""
+    path = tmp_path / "photos.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zipped:
+        zipped.writestr("happy/a.jpg", bytes(range(256)) * 40)
+        zipped.writestr("happy/b.jpg", bytes(range(256)) * 40)
+    damage_compressed_data(path, "happy/a.jpg")
+    with Archive(path) as archive:
+        with pytest.raises(zipfile.BadZipFile, match="happy/a.jpg is damaged"):
+            archive.read("happy/a.jpg")
+        assert archive.read("happy/b.jpg") == bytes(range(256)) * 40
+
+
 def test_the_entry_limit_counts_the_directory_not_what_the_end_record_declares(tmp_path):
     """Issue 24.P3: the count in the end record can say anything (0xFFFF in a ZIP64 zip, or a lie); zipfile reads
     every entry the directory holds, so that is what is counted, and a zip over the limit is refused."""
