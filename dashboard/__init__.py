@@ -87,7 +87,12 @@ def _voice_bank(folder: str, folder_stamp: tuple[int, int]) -> VoiceBank:
 
 
 def voice_bank(folder: Path = VOICES_DIR) -> VoiceBank:
-    return _voice_bank(str(folder), _tree_stamp(folder))
+    return _voice_bank(str(folder), voice_bank_stamp(folder))
+
+
+def voice_bank_stamp(folder: Path = VOICES_DIR) -> tuple[int, int]:
+    """Changes when a clip is added, removed or renamed, or the bank is rebuilt: a voice drawn before is stale."""
+    return _tree_stamp(folder)
 
 
 def _tree_stamp(folder: Path) -> tuple[int, int]:

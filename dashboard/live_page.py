@@ -53,6 +53,9 @@ def show_answer(stream: WebRtcStreamerContext, gender: str | None) -> None:
         st.write(f"A voice answers once an expression has held for {HOLD_S:.0f} seconds.")
     elif voice.clip is None:
         st.warning(voice.error)
+    elif not voice.clip.path.is_file():  # the bank changed on disk since START read it
+        st.warning(f"The voice clip {voice.clip.path.name} has gone from the voice bank: press STOP and START "
+                   "to read the bank again.")
     else:
         st.write(f":material/volume_up: {'Now playing' if voice.playing(state.now) else 'Last voice'}: "
                  f"**{voice.emotion}** · {voice.clip.described}")

@@ -91,7 +91,7 @@ def show_answer(recognition: Recognition, photo: Photo, model_dir: Path) -> np.n
     main_emotion = recognition.main_face.emotion
     confidence = recognition.main_face.probabilities[main_emotion]
     intensity = intensity_for(confidence)  # a face the model is sure of gets a strong voice
-    answer = f"{photo.digest}:{photo.whole_image}:{model_dir}:{photo.gender}"
+    answer = f"{photo.digest}:{photo.whole_image}:{model_dir}:{photo.gender}:{dashboard.voice_bank_stamp()}"
     bank = dashboard.voice_bank()
     voice: Voice | None = st.session_state.get("voice")
     if voice is None or voice.answer != answer:  # a new photo or preference: a new voice
