@@ -233,15 +233,23 @@ def show_finished(run_dir: Path, status: TrainingStatus, operator: bool) -> None
         st.warning(f"Run `{run_dir.name}` stopped: {status.error}")
     elif status.status == CANCELLED:
         st.warning(f"Run `{run_dir.name}` was cancelled; the best epoch so far is kept if there was one.")
-    else:
+    elif status.status == FINISHED:
         st.success(f"Run `{run_dir.name}` finished.")
+    else:  # its progress file is gone or damaged: the folder was deleted or edited since
+        st.warning(f"Run `{run_dir.name}` can no longer be read: its folder is missing or damaged.")
+        return
     columns = st.columns(3)
     columns[0].metric("Validation accuracy", dashboard.percent(status.accuracy("validation")))
     columns[1].metric("Test accuracy", dashboard.percent(status.accuracy("test")))
     columns[2].metric("5-emotion test accuracy", dashboard.percent(status.accuracy("test", five_emotions=True)))
     show_history(status.history)
     if status.status == FINISHED and (run_dir / MODEL_FILE).is_file() and active_model_dir().resolve() != run_dir.resolve():
-        offer_activation(read_run(run_dir), "make_active_latest", operator)
+        try:
+            run = read_run(run_dir)
+        except ModelError as error:
+            st.error(str(error))
+            return
+        offer_activation(run, "make_active_latest", operator)
 
 
 @st.fragment(run_every=2)

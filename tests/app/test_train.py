@@ -241,3 +241,23 @@ def test_given_fer_plus_votes_the_page_offers_to_train_on_them(open_page):
     metadata = json.loads((run_dir / "metadata.json").read_text())
     assert metadata["dataset"]["votes"].endswith("ferplus.csv")
     assert not list((CACHE_DIR / "uploads").glob("train-*"))  # the staged votes went with the run
+
+
+def test_a_watched_run_deleted_or_damaged_since_is_said_in_one_line(open_page, trained_run, tmp_path):
+    from core.background import PROGRESS_FILE
+    from core.records import TrainingStatus
+    from core.runs import write_json
+
+    app = open_page(PAGE)
+    gone = tmp_path / "20990101-000000-vgg"  # the run this tab watched, deleted since
+    app.session_state["watched_run"], app.session_state["shown_finished"] = gone, str(gone)
+    app.run()
+    assert not app.exception and any("can no longer be read: its folder is missing" in w.value for w in app.warning)
+    assert not app.success  # not "finished"
+
+    damaged = copy_run(trained_run, tmp_path / "20990101-000001-seed")  # finished, then its metadata hand-edited
+    write_json(damaged / PROGRESS_FILE, TrainingStatus("finished").to_json())
+    (damaged / "metadata.json").write_text("[]")
+    app.session_state["watched_run"], app.session_state["shown_finished"] = damaged, str(damaged)
+    app.run()
+    assert not app.exception and any("metadata.json is damaged" in e.value for e in app.error)
