@@ -174,13 +174,19 @@ def heatmaps_of(faces: np.ndarray, emotions: list[str], model_dir: Path) -> np.n
 
 def model_choices() -> dict[str, Path]:
     """Every model that can be evaluated, label -> folder: shipped, seed (if present), then runs."""
-    active = active_model_dir().resolve()
     choices = {"Shipped model (models/emovoice-vgg)": SHIPPED_MODEL_DIR}
     if (SEED_MODEL_DIR / MODEL_FILE).is_file():
         choices["Seed model (models/seed)"] = SEED_MODEL_DIR
     for run in list_runs():
         choices[f"Run {run.name} ({run.architecture}, {len(run.classes)} emotions)"] = Path(run.path)
-    return {(f"{label} · active" if path.resolve() == active else label): path for label, path in choices.items()}
+    return choices
+
+
+def marking_active(models: dict[str, Path]):
+    """A selectbox's format_func that puts "· active" after the active model's label. The options stay the
+    same labels when the operator changes the active model, so a visitor's choice holds."""
+    active = active_model_dir().resolve()
+    return lambda label: f"{label} · active" if label in models and models[label].resolve() == active else label
 
 
 def model_facts(metadata: RunMetadata) -> dict[str, str]:

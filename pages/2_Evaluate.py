@@ -13,10 +13,11 @@ st.title(":material/analytics: Evaluate a model")
 
 models = dashboard.model_choices()
 model_column, data_column = st.columns(2)
-model_label = model_column.selectbox("Model", list(models), key="model")
+shown = dashboard.marking_active(models)
+model_label = model_column.selectbox("Model", list(models), key="model", format_func=shown)
 model_dir = models[model_label]
 other_label = model_column.selectbox("Compare with", [NO_COMPARISON, *(m for m in models if m != model_label)],
-                                     key="compare", help="A second model, scored on the same faces.")
+                                     key="compare", format_func=shown, help="A second model, scored on the same faces.")
 data_path = evaluate_page.chosen_test_faces(data_column)
 if data_path is None:
     st.stop()

@@ -109,3 +109,24 @@ def test_votes_put_beside_a_dataset_and_a_face_added_to_it_are_scored_on_the_nex
     shutil.copy(next(happy.iterdir()), happy / "one-more.png")
     app.run()
     assert {metric.label: metric.value for metric in app.metric}["Faces scored"] == "141"
+
+
+def test_a_visitors_model_choice_holds_when_the_operator_changes_the_active_model(open_page, trained_run):
+    import shutil
+
+    from core.paths import RUNS_DIR
+    from core.runs import set_active
+
+    run = RUNS_DIR / "20990101-000000-seed"
+    shutil.copytree(trained_run, run)
+    try:
+        app = open_page("pages/2_Evaluate.py")
+        [label] = [option for option in app.selectbox(key="model").options if run.name in option]
+        app.selectbox(key="model").set_value(label).run()
+        set_active(run)  # meanwhile, from the Train page or a terminal
+        app.toggle(key="normalised").set_value(False).run()
+        assert app.selectbox(key="model").value == label and not app.exception
+        assert any(option.endswith("· active") and run.name in option for option in app.selectbox(key="model").options)
+    finally:
+        set_active(None)
+        shutil.rmtree(run)
