@@ -202,8 +202,9 @@ def show_history(history: list[dict]) -> None:
             y=alt.Y("value:Q", title=metric), color="curve:N"))
 
 
-def show_running(run_dir: Path, status: TrainingStatus, visitor: str, may_cancel: bool) -> None:
-    """The run in progress: what it is doing, its curves so far, and Cancel for the visitor who started it."""
+def show_running(run_dir: Path, status: TrainingStatus, visitor: str | None, may_cancel: bool) -> None:
+    """The run in progress: what it is doing, its curves so far, and Cancel for the visitor who started it (and
+    for the operator: `visitor` None)."""
     st.markdown(f"**Training `{run_dir.name}`** — {status.status}")
     if status.status == "training":
         logs = status.logs
@@ -218,7 +219,7 @@ def show_running(run_dir: Path, status: TrainingStatus, visitor: str, may_cancel
         st.progress(0.0, text="Starting: loading TensorFlow and the data…")
     show_history(status.history)
     if not may_cancel:
-        st.caption("Another visitor started this run: only they can cancel it.")
+        st.caption("Started in another browser session: only that session, or the server's operator, can cancel it.")
     elif st.button("Cancel", icon=":material/stop:", key="cancel"):
         cancel_training(visitor=visitor)
         st.toast("Cancelling after the current batch…")
@@ -258,7 +259,8 @@ def training_status(visitor: str, operator: bool) -> None:
     running = current_training()
     if running is not None:
         st.session_state.watched_run = running.run_dir
-        show_running(running.run_dir, running.status, visitor, running.owned_by(visitor))
+        # The operator may cancel any run: a visitor who reloads the page is a new session and cannot.
+        show_running(running.run_dir, running.status, None if operator else visitor, operator or running.owned_by(visitor))
         return
     watched = st.session_state.get("watched_run")
     if watched is None:
@@ -289,7 +291,7 @@ def offer_activation(run: RunMetadata, key: str, operator: bool) -> None:
     confirmed = True
     if warning:
         st.warning(warning, icon=":material/warning:")
-        confirmed = st.checkbox("Make it active anyway", key=f"{key}_confirm")
+        confirmed = st.checkbox("Make it active anyway", key=f"{key}_{run.name}_confirm")  # this run's, not the last one's
     if st.button("Make active", icon=":material/check_circle:", key=key, disabled=not confirmed,
                  help="Try it, Live, Label and Home will use this model, for every visitor"):
         make_active(Path(run.path))
@@ -314,7 +316,7 @@ def show_runs(operator: bool) -> None:
     table = pd.DataFrame([row.__dict__ for row in run_rows(runs, active)]).rename(columns=RunRow.COLUMNS)
     st.dataframe(table, hide_index=True, column_config={"status": st.column_config.TextColumn(width="medium")})
     choose_column, activate_column, shipped_column = st.columns([3, 1, 1], vertical_alignment="bottom")
-    chosen_run = choose_column.selectbox("Run", [run.name for run in runs])
+    chosen_run = choose_column.selectbox("Run", [run.name for run in runs], key="chosen_run")  # holds as runs are added
     if not operator:
         st.caption(NOT_OPERATOR)
         return
