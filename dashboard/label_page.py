@@ -20,7 +20,8 @@ from core.voices import NoVoiceError, choose_voice
 
 @dataclass(frozen=True)
 class _Labelled:
-    """An upload's labels, kept across reruns: `upload` (its SHA-256 and name) says which upload they are for."""
+    """An upload's labels, kept across reruns: `upload` (its SHA-256 and name, and the model's folder and
+    version) says which upload, labelled by which model, they are for."""
 
     upload: str
     result: LabelledUpload
@@ -29,13 +30,14 @@ class _Labelled:
 def labelled(name: str, data: bytes) -> LabelledUpload:
     """The upload's labels: worked out once per upload, since a rerun (any widget) would label it again.
     A file that cannot be labelled, or a model that cannot load, ends the page with one red line."""
-    upload = hashlib.sha256(data).hexdigest() + name
+    model_dir = active_model_dir()  # the operator may change it between two visits: labels of the model now
+    upload = f"{hashlib.sha256(data).hexdigest()}:{name}:{model_dir}:{dashboard.model_stamp(model_dir)}"
     kept = st.session_state.get("label_result")
     if isinstance(kept, _Labelled) and kept.upload == upload:
         return kept.result
     bar = st.progress(0.0, text="Labelling…")
     try:
-        result = label_upload(name, data, dashboard.classifier_for(active_model_dir()),
+        result = label_upload(name, data, dashboard.classifier_for(model_dir),
                               progress=lambda done, total: bar.progress(done / total if total else 0.0,
                                                                         text=f"Labelling… {done}/{total}"))
     except LabelError as error:  # an empty zip, a damaged video, an unknown codec: one line, never a traceback

@@ -25,4 +25,5 @@ else:
     label_page.show_table(result)
 
 st.download_button("Download the CSV", result.csv, file_name=f"{Path(result.name).stem}-labels.csv",
-                   mime="text/csv", icon=":material/download:", key="label_csv")
+                   mime="text/csv", icon=":material/download:", key="label_csv",
+                   on_click="ignore")  # no rerun: the voice and the page stay as they are

@@ -69,3 +69,26 @@ def test_a_damaged_video_or_an_empty_zip_is_one_red_line(open_page):
     upload(app, "empty.zip", empty.getvalue(), "application/zip")
     [error] = app.error
     assert error.value == "That file cannot be labelled: no photos in empty.zip (it is empty)"
+
+
+def test_labels_are_the_active_models_even_for_an_upload_labelled_before_it_changed(open_page, fer_face_jpeg,
+                                                                                    trained_run):
+    import shutil
+
+    from core.paths import RUNS_DIR
+    from core.runs import set_active
+
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("happy/one.jpg", encode(portrait(fer_face_array(fer_face_jpeg))))
+    app = upload(open_page(PAGE), "photos.zip", archive.getvalue(), "application/zip")
+    assert "neutral" in csv_of(app)[0]  # the shipped model's seven emotions, one column each
+    run = RUNS_DIR / "20990101-000000-seed"
+    shutil.copytree(trained_run, run)
+    try:
+        set_active(run)  # the operator switches to a model of the seed's five emotions
+        app.run()
+        assert "neutral" not in csv_of(app)[0] and "happy" in csv_of(app)[0]
+    finally:
+        set_active(None)
+        shutil.rmtree(run)
