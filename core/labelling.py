@@ -226,7 +226,7 @@ def _note_video(video: VideoFrames, summary: Summary) -> None:
 def _rows(plan: Plan, batches: Iterable[dict[str, np.ndarray]], summary: Summary,
           progress: ProgressCallback | None, on_face: FaceCallback | None) -> Iterator[dict]:
     """Labelled batches -> the CSV's rows: faces followed across frames, problems counted and left out."""
-    tracker = FaceTracker()
+    tracker = FaceTracker(1 / plan.video.fps if plan.video else 0.0)
     expected = plan.video.expected_samples if plan.video else len(plan.photos)
     done = written = 0
     for batch in batches:

@@ -181,15 +181,18 @@ class FaceTracker:
     just left is someone else. Fed frames in time order.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, sample_every_s: float = 0.0) -> None:
+        """`sample_every_s`: the time between the frames it is fed. A face is kept for TRACK_TIMEOUT_S, or for
+        one and a half of those gaps where frames are sampled further apart (1 a second, or fewer)."""
         self._last_seen: dict[int, tuple[Box, float, np.ndarray | None]] = {}  # id -> (last box, when, looks)
         self._next_id = 1
+        self._timeout_s = max(TRACK_TIMEOUT_S, 1.5 * sample_every_s)
 
     def assign(self, time_s: float, boxes: list[Box], faces: list[np.ndarray] | None = None) -> list[int]:
         """Ids for the boxes of one frame; `faces`, the crops in those boxes, tell people apart."""
         looks = [appearance(face) for face in faces] if faces is not None else [None] * len(boxes)
         self._last_seen = {face: seen for face, seen in self._last_seen.items()
-                           if time_s - seen[1] <= TRACK_TIMEOUT_S}
+                           if time_s - seen[1] <= self._timeout_s}
         pairs = sorted(((iou(box, last), index, face) for index, box in enumerate(boxes)
                         for face, (last, _, _) in self._last_seen.items()), reverse=True)
         ids: dict[int, int] = {}

@@ -41,6 +41,14 @@ def test_face_tracker_matches_by_overlap_and_forgets_after_a_second():
     assert tracker.assign(2.0, [Box(20, 0, 100, 100)]) == [4]  # unseen for 1.6 s: a new face
 
 
+def test_face_tracker_follows_a_face_sampled_once_a_second_or_less_often():
+    """`label.py --fps 1` on a 29.97 fps video samples every 1.001 s: each sample is one gap, not a lost face."""
+    for every_s in (1001 / 1000, 2.0):
+        tracker = FaceTracker(every_s)
+        assert [tracker.assign(k * every_s, [Box(10 * k, 0, 100, 100)])[0] for k in range(4)] == [1, 1, 1, 1]
+        assert tracker.assign(6 * every_s, [Box(40, 0, 100, 100)]) == [2]  # two samples missed: gone
+
+
 def test_face_tracker_tells_people_in_the_same_place_apart_by_their_faces(faces):
     """Issue 24.7: the same box with another person's face in it is a new face; the same face a little
     changed (shifted a pixel, brighter) keeps its id."""
