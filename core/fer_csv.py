@@ -39,8 +39,8 @@ def read_fer_csv(lines: Iterable[bytes], add: AddFace, skipped: Counter) -> None
             fields = next(csv.reader([line], strict=True))
         except csv.Error:
             fields = None
-        if header is None:
-            header = [name.strip().lower() for name in fields or []]
+        if header is None:  # "\ufeff": the byte-order mark Excel, and pandas' utf-8-sig, write first
+            header = [name.strip().lstrip("\ufeff").lower() for name in fields or []]
             if not {"emotion", "pixels"} <= set(header):
                 skipped["CSV without 'emotion' and 'pixels' columns"] += 1
                 return

@@ -87,7 +87,9 @@ def parse_votes(data: bytes, source: str = "votes") -> VoteTable:
         raise VotesError(f"{source} has neither FER+'s columns (Usage, Image name, neutral, ..., NF) nor "
                          "image,neutral,...,NF")
     counts = {}
-    for index, row in enumerate(rows[1:]):
+    # Blank lines are no rows, as core.fer_csv (and pandas) count fer2013.csv's: FER+'s rows join by number.
+    lines = [row for row in rows[1:] if len(row) > 1 or "".join(row).strip()]
+    for index, row in enumerate(lines):
         try:
             values = np.array([float(cell) for cell in row[first:first + len(COLUMNS)]], np.float32)
         except ValueError:

@@ -94,6 +94,22 @@ def test_fer2013_csv_with_fer2013new_beside_it_gets_votes_row_for_row(tmp_path):
     assert (report["accuracy"], report["accuracy_ferplus"], report["n_ferplus"]) == (0.0, 1.0, 1)
 
 
+def test_a_byte_order_mark_and_blank_lines_change_no_face_and_no_vote(tmp_path):
+    """As Excel saves them: a byte-order mark before the header, and a blank line in each file."""
+    pixels = " ".join(["128"] * 48 * 48)
+    (tmp_path / "fer2013.csv").write_bytes(("\ufeffemotion,pixels,Usage\n"
+                                            f"3,{pixels},Training\n\n6,{pixels},Training\n").encode("utf-8"))
+    (tmp_path / "fer2013new.csv").write_text(
+        "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF\n"
+        "Training,fer0000000.png,0,10,0,0,0,0,0,0,0,0\n\n"
+        "Training,fer0000001.png,2,0,0,8,0,0,0,0,0,0\n")
+    dataset = load_dataset(tmp_path / "fer2013.csv", cache_dir=tmp_path / "cache")
+    attach_found_votes(dataset)
+    _, labels, counts = dataset.select_with_votes("train", EMOTIONS)
+    assert labels.tolist() == [EMOTIONS.index("happy"), EMOTIONS.index("neutral")]
+    assert majority(counts, EMOTIONS).tolist() == [EMOTIONS.index("happy"), EMOTIONS.index("sad")]
+
+
 def test_zip_votes_found_beside_it_and_refused_when_nothing_matches(tmp_path):
     with zipfile.ZipFile(tmp_path / "faces.zip", "w") as archive:
         archive.writestr("test/happy/fer0000010.png", _face_png(100))
