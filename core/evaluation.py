@@ -140,12 +140,15 @@ def summary(probabilities: np.ndarray, labels: np.ndarray, classes: tuple[str, .
 
 def majority_faces(probabilities: np.ndarray, votes: np.ndarray | None,
                    classes: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray] | None:
-    """(probabilities, majority labels) of the faces whose taggers agree on one of `classes`, or None without votes."""
+    """(probabilities, majority labels) of the faces whose taggers agree on one of `classes`; None without votes,
+    or where no face's majority is one of them (nothing to score against)."""
     from core.votes import majority
 
     if votes is None or not (votes.sum(axis=1) > 0).any():
         return None
     agreed = majority(votes, classes)
+    if not (agreed >= 0).any():
+        return None
     return probabilities[agreed >= 0], agreed[agreed >= 0]
 
 

@@ -121,3 +121,15 @@ def test_zip_votes_found_beside_it_and_refused_when_nothing_matches(tmp_path):
     (tmp_path / "other.csv").write_text(f"{HEADER}\nelsewhere/x.png,1,9,0,0,0,0,0,0,0,0\n")
     with pytest.raises(VotesError, match="none of the faces"):
         attach_found_votes(dataset, tmp_path / "other.csv")
+
+
+def test_votes_that_name_none_of_the_models_emotions_score_nothing_against_them():
+    """Calibration and the FER+ figures then use the dataset's labels, never an empty set of faces (NaN)."""
+    from core.evaluation import Evaluation
+
+    counts = np.concatenate([votes(contempt=8, neutral=2), votes(unknown=10)])
+    probabilities = np.eye(len(SEED_EMOTIONS), dtype=np.float32)[[0, 1]]
+    assert "accuracy_ferplus" not in summary(probabilities, np.array([0, 1]), SEED_EMOTIONS, counts)
+    evaluation = Evaluation(SEED_EMOTIONS, np.zeros((2, 48, 48), np.uint8), np.array([0, 1]), probabilities, counts)
+    faces, labels = evaluation.calibration_faces()
+    assert len(faces) == 2 and labels.tolist() == [0, 1]
