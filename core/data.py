@@ -28,7 +28,7 @@ from core.fer_csv import read_fer_csv
 from core.paths import CACHE_DIR, data_roots
 from core.progress import ProgressCallback
 
-BUILDER_VERSION = 3  # 3: each face keeps its path in the source (votes join on it); 2: faces found by CenterFace and aligned by the eyes. Bump when the way images become arrays changes: old caches are then rebuilt
+BUILDER_VERSION = 4  # 4: one CSV of faces per zip (Kaggle's challenge zip held FER2013 twice); 3: each face keeps its path in the source (votes join on it); 2: faces found by CenterFace and aligned by the eyes. Bump when the way images become arrays changes: old caches are then rebuilt
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".pgm", ".ppm"}
 SPLIT_ALIASES = {
     "train": "train", "training": "train",
@@ -228,14 +228,14 @@ def _build(path: Path, fingerprint: str, progress: ProgressCallback | None) -> D
     else:
         with Archive(path) as archive:
             report.skipped.update(archive.skipped)
+            csv_members = [member for member in archive.members if member.suffix == ".csv"]
             for done, member in enumerate(archive.members, 1):
-                read = functools.partial(archive.read, member.name)  # read only if it is used
-                if member.suffix == ".csv":
-                    _read_csv_member(read, add, report)
-                else:
+                if member.suffix != ".csv":
+                    read = functools.partial(archive.read, member.name)  # read only if it is used
                     _read_image_member(member.name, read, add, report)
                 if progress and (done % 500 == 0 or done == len(archive.members)):
                     progress(done, len(archive.members))
+            _read_csv_members(archive, csv_members, add, report)
     if not collected:
         details = "; ".join(report.warnings()) or "it holds no files"
         raise DatasetError(
@@ -297,13 +297,31 @@ def _face_of(gray: np.ndarray, report: BuildReport) -> np.ndarray:
     return found[0].face
 
 
-def _read_csv_member(read: Callable[[], bytes], add, report: BuildReport) -> None:
-    try:
-        data = read()
-    except _UNREADABLE_MEMBER:
-        report.skipped[_DAMAGED_MEMBER] += 1
-        return
-    read_fer_csv(io.BytesIO(data), add, report.skipped)
+ANOTHER_CSV = "another CSV of the same faces (one is read: the one with a Usage column, else the largest)"
+
+
+def _read_csv_members(archive: Archive, members: list, add, report: BuildReport) -> None:
+    """The archive's CSV of faces. Kaggle's challenge zip holds FER2013 twice, train.csv and icml_face_data.csv
+    (with its Usage column): read both, every face would train twice and its twin sit among the validation
+    faces. So one CSV of faces is read, the one with a Usage column (it has the test splits), else the largest."""
+    chosen: tuple[tuple[bool, int], bytes] | None = None
+    for member in members:
+        try:
+            data = archive.read(member.name)
+        except _UNREADABLE_MEMBER:
+            report.skipped[_DAMAGED_MEMBER] += 1
+            continue
+        header = data[:65536].split(b"\n", 1)[0].decode("utf-8", errors="replace").lower()
+        if "emotion" not in header or "pixels" not in header:
+            read_fer_csv(io.BytesIO(data), add, report.skipped)  # counted as a CSV without those columns
+            continue
+        rank = ("usage" in header, len(data))
+        if chosen is not None:
+            report.skipped[ANOTHER_CSV] += 1
+        if chosen is None or rank > chosen[0]:
+            chosen = (rank, data)
+    if chosen is not None:
+        read_fer_csv(io.BytesIO(chosen[1]), add, report.skipped)
 
 
 # -- the cache ----------------------------------------------------------------------------------

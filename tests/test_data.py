@@ -272,3 +272,18 @@ def test_a_link_inside_a_dataset_folder_is_not_followed(tmp_path, fer_faces, cac
     dataset = load_dataset(tmp_path / "data", cache_dir=cache_dir)
     assert dataset.report.counts["train"]["angry"] == 3
     assert "skipped 1 file(s): symbolic link (not followed)" in dataset.report.warnings()
+
+
+def test_kaggles_challenge_zip_with_fer2013_twice_reads_it_once(tmp_path, cache_dir):
+    """train.csv (emotion, pixels) and icml_face_data.csv (emotion, Usage, pixels) hold the same faces: read
+    both, each would train twice and its twin would sit among the validation faces."""
+    pixels = " ".join(["128"] * 48 * 48)
+    path = tmp_path / "challenges-in-representation-learning.zip"
+    with zipfile.ZipFile(path, "w") as zipped:
+        zipped.writestr("train.csv", f"emotion,pixels\n3,{pixels}\n6,{pixels}\n")
+        zipped.writestr("icml_face_data.csv", f"emotion, Usage, pixels\n3,Training,{pixels}\n6,Training,{pixels}\n"
+                                              f"0,PublicTest,{pixels}\n")
+        zipped.writestr("test.csv", f"pixels\n{pixels}\n")  # no labels: not a dataset
+    dataset = load_dataset(path, cache_dir=cache_dir)
+    assert {split: len(dataset.labels[split]) for split in dataset.splits} == {"train": 2, "test": 1}
+    assert any("another CSV of the same faces" in warning for warning in dataset.report.warnings())
