@@ -289,3 +289,20 @@ def test_a_student_learns_its_teachers_answers(sample, trained_run, tmp_path, mo
         train(replace(config, emotions="all"), sample, tmp_path / "seven")
     with pytest.raises(ValueError, match="needs both a teacher model and its share"):
         train(replace(config, teacher=""), sample, tmp_path / "no-teacher")
+
+
+def test_class_folders_beside_a_test_and_a_val_folder_train_on_neither(fer_faces, tmp_path):
+    """happy/, sad/ ... at the top, with test/ and val/ beside them: test/ is for scoring, val/ for choosing
+    the best epoch; neither is trained on."""
+    for split, count in (("", 3), ("test", 2), ("val", 1)):
+        for emotion in ("happy", "sad"):
+            folder = tmp_path / "data" / split / emotion
+            folder.mkdir(parents=True)
+            for number, face in enumerate(fer_faces[emotion][len(split):len(split) + count]):
+                (folder / f"{number}.png").write_bytes(face)
+    dataset = load_dataset(tmp_path / "data", cache_dir=tmp_path / "cache")
+    assert sorted(dataset.splits) == ["all", "test", "val"]
+    training, validation = split_faces(dataset, ("happy", "sad"))
+    assert (len(training), len(validation)) == (6, 2)
+    assert {face.tobytes() for face in training.images}.isdisjoint(
+        face.tobytes() for split in ("test", "val") for face in dataset.images[split])

@@ -47,11 +47,13 @@ class Faces:
 def split_faces(dataset: Dataset, emotions: tuple[str, ...], fraction: float = TrainConfig.validation_fraction) -> tuple[Faces, Faces]:
     """The faces a run trains on and the faces it picks its best epoch on, with their votes.
 
-    The dataset's own val/ split when it has one, otherwise a stratified share of train/ (of every
-    split when there is no train/), the same for every run. Calibration and the benchmarks call this
-    too, so they score the very faces training held out; test/ is never among them.
+    The dataset's own val/ split when it has one, otherwise a stratified share of train/, the same for
+    every run. Without train/, the class folders at the top stand in for it; only a dataset of nothing else
+    (the bundled test/ sample) trains on every split. Calibration and the benchmarks call this too, so they
+    score the very faces training held out; a test/ beside a train/ or class folders is never among them.
     """
-    faces = Faces(*dataset.select_with_votes("train" if "train" in dataset.images else None, emotions))
+    trains_on = next((split for split in ("train", "all") if split in dataset.images), None)
+    faces = Faces(*dataset.select_with_votes(trains_on, emotions))
     if "val" in dataset.images:
         return faces, Faces(*dataset.select_with_votes("val", emotions))
     is_val = _validation_mask(faces.labels, fraction)
