@@ -98,13 +98,15 @@ def main(argv: list[str] | None = None) -> int:
     from core.data import DatasetError, load_dataset
     from core.runs import ModelError, new_run_dir, set_active
     from core.training import sized_to_budget, train
-    from core.votes import VotesError, read_votes
+    from core.records import FINISHED
+    from core.votes import VotesError, attach_found_votes
 
     try:
         dataset = load_dataset(plan.data, progress=None if args.quiet else _print_build_progress)
-        if plan.votes:
-            matched = dataset.attach_votes(read_votes(plan.votes))
-            print(f"votes: {matched} faces voted ({plan.votes})", file=sys.stderr)
+        if plan.votes:  # refused when they name none of the faces: a votes recipe would train on labels
+            attach_found_votes(dataset, plan.votes)
+            voted = sum(int((votes.sum(axis=1) > 0).sum()) for votes in dataset.votes.values())
+            print(f"votes: {voted} faces voted ({plan.votes})", file=sys.stderr)
         photos = load_dataset(plan.photos, progress=None if args.quiet else _print_build_progress) if plan.photos else None
     except (DatasetError, VotesError) as error:
         return _fail(str(error))
@@ -134,8 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:  # a full disk, a vanished folder: the last good save stays in place
         print(f"error: could not write the run ({error}); the last completed save in {run_dir} is intact", file=sys.stderr)
         return 1
-    if args.activate and metadata.metrics:
+    if args.activate and metadata.status == FINISHED and metadata.metrics:
         set_active(run_dir)
+    elif args.activate:  # a stopped run's best epoch so far is kept, not served
+        print(f"warning: not made active: the run is {metadata.status}", file=sys.stderr)
     metrics = {split: asdict(score) for split, score in metadata.metrics.items()}
     print(json.dumps({"run": str(run_dir), "status": metadata.status, "metrics": metrics or None}, indent=2))
     return 0

@@ -206,6 +206,51 @@ def test_ensemble_scores_against_the_taggers_majority_when_votes_lie_beside_the_
     assert "none of the faces" in line
 
 
+def test_train_refuses_votes_that_name_none_of_the_faces_before_training(tmp_path, sample_zip, capsys):
+    """A votes recipe would otherwise train on FER2013's labels and say nothing."""
+    data = sample_with_votes_as_both_splits(sample_zip, tmp_path)
+    (tmp_path / "elsewhere.csv").write_text((tmp_path / "ferplus.csv").read_text().splitlines()[0]
+                                            + "\nother/happy/x.png,0,10,0,0,0,0,0,0,0,0\n")
+    runs = tmp_path / "runs"
+    assert run_main("train", "--data", data, "--recipe", "ferplus", "--votes", tmp_path / "elsewhere.csv",
+                    "--runs-dir", runs, "--quiet") == 2
+    [line] = error_lines(capsys.readouterr().err)
+    assert "none of the faces" in line and not runs.exists()
+
+
+@pytest.mark.slow
+def test_a_run_stopped_by_sigterm_is_not_made_active(tmp_path):
+    """`train.py --activate` stopped by a service manager keeps its best epoch so far, and does not serve it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from core.paths import RUNS_DIR
+    from core.runs import active_model_dir, set_active
+
+    def runs() -> set[Path]:
+        return {folder for folder in RUNS_DIR.glob("*") if folder.is_dir()}
+
+    before = runs()
+    process = subprocess.Popen([sys.executable, "scripts/train.py", "--data", SAMPLE_ZIP, "--arch", "seed", "--epochs",
+                                "200", "--batch-size", "16", "--activate", "--quiet"], cwd=PROJECT_ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not any((run / "state.json").exists() for run in runs() - before):
+        assert process.poll() is None and time.monotonic() < deadline, "no epoch was saved"
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    [run] = runs() - before
+    try:
+        assert process.returncode == 0 and "warning: not made active: the run is cancelled" in stderr
+        assert active_model_dir() != run
+    finally:
+        set_active(None)
+        shutil.rmtree(run)
+
+
 def test_train_refuses_missing_photos_in_one_line(tmp_path, capsys):
     runs = tmp_path / "runs"
     assert run_main("train", "--data", SAMPLE_ZIP, "--photos", tmp_path / "nowhere.zip", "--runs-dir", runs,
