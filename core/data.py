@@ -193,9 +193,10 @@ def _checked_path(text: str) -> Path:
         return Path(text)
 
 
-def source_fingerprint(path: Path) -> str:
-    """A hash that changes when the source's content does (files: bytes; folders: names, sizes, times)."""
-    digest = hashlib.sha256(f"v{BUILDER_VERSION}:{INPUT_SIZE}:".encode())
+def source_fingerprint(path: Path, builder_version: int = BUILDER_VERSION) -> str:
+    """A hash that changes when the source's content does (files: bytes; folders: names, sizes, times), or
+    the way it is read (`builder_version`: a run records the fingerprint of the version that read it)."""
+    digest = hashlib.sha256(f"v{builder_version}:{INPUT_SIZE}:".encode())
     if path.is_file():
         with path.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):

@@ -110,6 +110,15 @@ def main(argv: list[str] | None = None) -> int:
         photos = load_dataset(plan.photos, progress=None if args.quiet else _print_build_progress) if plan.photos else None
     except (DatasetError, VotesError) as error:
         return _fail(str(error))
+    if plan.resume:  # other data would split other validation faces: the epochs so far chose by different ones
+        from core.data import BUILDER_VERSION, source_fingerprint
+        from core.runs import read_run
+
+        trained_on = read_run(plan.run_dir).dataset
+        same_data = {source_fingerprint(Path(plan.data), version) for version in range(1, BUILDER_VERSION + 1)}
+        if trained_on.fingerprint and trained_on.fingerprint not in same_data:
+            return _fail(f"{plan.data} is not the data {plan.run_dir.name} trained on (its content differs): give that "
+                         "data, or start a new run")
     for warning in dataset.report.warnings() + (photos.report.warnings() if photos else []):
         print(f"warning: {warning}", file=sys.stderr)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 
 from core.paths import PROJECT_ROOT, SEED_MODEL_DIR
 from core.runs import METADATA_FILE, MODEL_FILE, STATE_FILE, load_model, read_run
@@ -38,6 +39,30 @@ def test_a_run_killed_and_resumed_counts_the_time_of_every_epoch(sample, tmp_pat
     assert resumed.training_cpu_seconds >= sum(row["cpu_seconds"] for row in history)  # before: epoch 2's alone
     assert resumed.training_seconds >= sum(row["seconds"] for row in history)
     assert resumed.total_cpu_hours == round(resumed.training_cpu_seconds / 3600, 4)
+
+
+def test_resume_on_other_data_is_refused_in_one_line(sample, sample_zip, tmp_path, capsys):
+    """Other data splits other validation faces: the epochs so far were chosen by different ones."""
+    run = tmp_path / "run"
+    train(recipe("seed", epochs=1, batch_size=32), sample, run)
+    other = tmp_path / "other.zip"
+    other.write_bytes(sample_zip.read_bytes())  # the same data, moved: it may go on
+    assert run_main("train", "--resume", run, "--data", other, "--epochs", "2", "--quiet") == 0
+    changed = tmp_path / "changed.zip"
+    with zipfile.ZipFile(sample_zip) as source, zipfile.ZipFile(changed, "w") as target:
+        for name in source.namelist()[1:]:  # one face fewer
+            target.writestr(name, source.read(name))
+    assert run_main("train", "--resume", run, "--data", changed, "--epochs", "3", "--quiet") == 2
+    [line] = error_lines(capsys.readouterr().err)
+    assert "changed.zip is not the data run trained on" in line
+    assert read_run(run).epochs_trained == 2
+    # A run recorded by an earlier reader of the same data (its fingerprint names the reader's version) goes on.
+    from core.data import BUILDER_VERSION, source_fingerprint
+
+    metadata = json.loads((run / METADATA_FILE).read_text())
+    metadata["dataset"]["fingerprint"] = source_fingerprint(other, BUILDER_VERSION - 1)
+    (run / METADATA_FILE).write_text(json.dumps(metadata))
+    assert run_main("train", "--resume", run, "--data", other, "--epochs", "3", "--quiet") == 0
 
 
 def test_resume_of_a_folder_that_never_began_is_one_line(tmp_path, capsys):
