@@ -45,10 +45,13 @@ class VoteTable:
     counts: dict[str, np.ndarray]
 
     def lookup(self, names: np.ndarray) -> np.ndarray:
-        """Counts for each face name (all zeros where the table has no row): by its path, else by its file name."""
-        by_file = {}
+        """Counts for each face name (all zeros where the table has no row): by its path, else by its file name
+        where the table holds that file name once (FER+'s fer0000123.png names are unique; im0.png in every class
+        folder is no one face)."""
+        by_file: dict[str, np.ndarray | None] = {}
         for key, row in self.counts.items():
-            by_file.setdefault(PurePosixPath(key).name, row)
+            name = PurePosixPath(key).name
+            by_file[name] = None if name in by_file else row  # a name held twice joins nothing
         rows = [self.counts.get(str(name)) if str(name) in self.counts else by_file.get(PurePosixPath(str(name)).name)
                 for name in names]
         return np.stack([np.zeros(len(COLUMNS), np.float32) if row is None else row for row in rows]) \

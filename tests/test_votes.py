@@ -133,3 +133,12 @@ def test_votes_that_name_none_of_the_models_emotions_score_nothing_against_them(
     evaluation = Evaluation(SEED_EMOTIONS, np.zeros((2, 48, 48), np.uint8), np.array([0, 1]), probabilities, counts)
     faces, labels = evaluation.calibration_faces()
     assert len(faces) == 2 and labels.tolist() == [0, 1]
+
+
+def test_a_face_joins_votes_by_file_name_only_where_that_name_is_one_face():
+    table = parse_votes((HEADER + "\nFER2013Train/fer0000007.png,0,9,1,0,0,0,0,0,0,0\n"
+                         "train/angry/im0.png,0,0,0,0,9,1,0,0,0,0\ntrain/sad/im0.png,0,0,0,9,1,0,0,0,0,0\n").encode())
+    found = table.lookup(np.array(["train/happy/fer0000007.png", "test/happy/im0.png", "train/sad/im0.png"]))
+    assert found[0].argmax() == COLUMNS.index("happiness")  # FER+'s own folder names differ: the file name is unique
+    assert not found[1].any()  # im0.png is two faces in the table: neither is this test face
+    assert found[2].argmax() == COLUMNS.index("sadness")  # its own path
