@@ -65,6 +65,20 @@ def test_resume_on_other_data_is_refused_in_one_line(sample, sample_zip, tmp_pat
     assert run_main("train", "--resume", run, "--data", other, "--epochs", "3", "--quiet") == 0
 
 
+def test_a_warm_start_from_a_killed_run_counts_the_epochs_it_saved(sample, tmp_path):
+    """A kill leaves no totals in the run's metadata (they come at the end): its saved epochs say them."""
+    killed = tmp_path / "killed"
+    train(recipe("seed", epochs=2, batch_size=32), sample, killed)
+    metadata = json.loads((killed / METADATA_FILE).read_text())
+    history = json.loads((killed / STATE_FILE).read_text())["history"]
+    unfinished = {"status": "training", "epochs_trained": None, "total_epochs": None, "total_cpu_hours": None,
+                  "training_cpu_seconds": None}
+    (killed / METADATA_FILE).write_text(json.dumps({**metadata, **unfinished}))
+    child = train(recipe("seed", epochs=1, batch_size=32), sample, tmp_path / "child", init_model=killed)
+    assert child.lineage.epochs == 2 and child.total_epochs == 3
+    assert child.lineage.cpu_hours == round(sum(row["cpu_seconds"] for row in history) / 3600, 4) > 0
+
+
 def test_resume_of_a_folder_that_never_began_is_one_line(tmp_path, capsys):
     (tmp_path / "empty-run").mkdir()
     assert run_main("train", "--resume", tmp_path / "empty-run") == 2

@@ -3,6 +3,7 @@ and averaging finished models into an ensemble."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -11,8 +12,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from core.emotions import INPUT_SIZE
-from core.records import FINISHED, Calibration, DatasetInfo, Lineage, RunMetadata, SplitScore, StartKept
-from core.runs import MODEL_FILE, read_run, save_model, start_model_path, write_atomic, write_run
+from core.records import FINISHED, Calibration, DatasetInfo, Lineage, ResumeState, RunMetadata, SplitScore, StartKept
+from core.runs import MODEL_FILE, STATE_FILE, read_run, save_model, start_model_path, write_atomic, write_run
 from core.tf_quiet import keras
 from core.training.config import TrainConfig
 from core.training.faces import Faces, validation_faces
@@ -58,9 +59,17 @@ def _average_with_start(run_dir: Path, start: Path, share: float, best_epoch: in
 
 
 def totals(metadata: RunMetadata) -> Lineage:
-    """Epochs and CPU-hours behind a trained model, its warm-start ancestors included."""
-    epochs = metadata.total_epochs if metadata.total_epochs is not None else metadata.epochs_trained or 0
-    return Lineage(int(epochs), float(metadata.total_cpu_hours or 0.0))
+    """Epochs and CPU-hours behind a trained model, its warm-start ancestors included. A run killed before
+    it ended has no totals in its metadata yet: the epochs it saved (state.json) say them."""
+    if metadata.total_epochs is not None:
+        return Lineage(int(metadata.total_epochs), float(metadata.total_cpu_hours or 0.0))
+    state = Path(metadata.path or "") / STATE_FILE
+    if metadata.path is None or not state.is_file():  # a model from before runs recorded their time
+        return Lineage(int(metadata.epochs_trained or 0), 0.0)
+    history = ResumeState.from_json(json.loads(state.read_text())).history
+    start = metadata.lineage or Lineage()
+    return Lineage(start.epochs + len(history),
+                   round(start.cpu_hours + sum(row.get("cpu_seconds", 0) for row in history) / 3600, 4))
 
 
 def save_ensemble(model_dirs: list[Path], dataset: Dataset, out: Path, tta: str | None = None) -> RunMetadata:
