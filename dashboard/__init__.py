@@ -224,9 +224,12 @@ VOICE_GENDERS = {"Any voice": None, "Female": "female", "Male": "male"}  # label
 
 
 def voice_gender_choice() -> str | None:
-    """The listener's choice of voice (Try it and Live share it: one key, one answer)."""
-    label = st.segmented_control("Voice", list(VOICE_GENDERS), default="Any voice", required=True, key="voice_gender",
+    """The listener's choice of voice, shared by Try it and Live. A widget's own value belongs to its page and
+    is dropped on a switch to another, so the choice is kept in the session under a key of its own."""
+    label = st.segmented_control("Voice", list(VOICE_GENDERS), default=st.session_state.get("voice_gender_chosen",
+                                 "Any voice"), required=True, key="voice_gender",
                                  help="Whose voice answers, when the voice bank says (RAVDESS does).")
+    st.session_state.voice_gender_chosen = label
     return VOICE_GENDERS[label]
 
 

@@ -142,6 +142,21 @@ def test_upload_a_photo_and_hear_a_voice(page, server_url, face_photo, output_pa
     screenshot(page, output_path, "try_it")
 
 
+def test_the_voice_chosen_on_try_it_is_the_one_live_offers(page, server_url, face_photo):
+    """One listener, one choice of voice: it holds from Try it to Live through the sidebar."""
+    from playwright.sync_api import expect
+
+    open_page(page, f"{server_url}/Try_It")
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(face_photo))
+    expect_result(page)
+    page.get_by_role("radio", name="Female", exact=True).click()
+    settle(page)
+    expect(page.get_by_text("(female)")).to_be_visible(timeout=SLOW)
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Live", exact=True).click()
+    settle(page)
+    expect(page.get_by_role("radio", name="Female", exact=True)).to_have_attribute("aria-checked", "true", timeout=SLOW)
+
+
 def test_take_a_webcam_snapshot_and_hear_a_voice(page, server_url, output_path):
     open_page(page, f"{server_url}/Try_It")
     page.get_by_role("radio", name="Webcam").click()

@@ -157,12 +157,3 @@ def test_webcam_snapshot(open_page, portrait_jpeg):
     assert not app.exception
     assert main_emotion(app) and playing(app)
 
-
-def test_the_voice_chosen_on_try_it_is_the_one_live_offers_and_back(open_page, fer_face_jpeg):
-    app = upload(open_page(PAGE), "face.jpg", fer_face_jpeg)
-    app.segmented_control(key="voice_gender").set_value("Female").run()
-    app.switch_page("5_Live.py").run()  # pages are named relative to this one's folder
-    assert not app.exception and app.segmented_control(key="voice_gender").value == "Female"
-    app.segmented_control(key="voice_gender").set_value("Male").run()
-    app.switch_page("3_Try_It.py").run()
-    assert app.segmented_control(key="voice_gender").value == "Male"
