@@ -17,7 +17,8 @@ from core.paths import RECIPES_DIR, SEED_MODEL_DIR, SHIPPED_MODEL_DIR
 from core.records import ResumeState, RunMetadata, SplitScore, TrainingStatus
 from core.runs import METADATA_FILE, MODEL_FILE, list_runs, read_run, write_atomic, write_json
 from core.training import TrainConfig, config_of, read_recipe, recipe, recipe_names
-from core.training.jobs import activation_warning, is_operator, run_rows
+from core.training.jobs import (ORPHANED_AFTER_S, STAGING_PREFIX, activation_warning, is_operator,
+                                remove_orphaned_staging, run_rows)
 
 
 @pytest.fixture
@@ -71,6 +72,18 @@ def test_a_run_whose_worker_died_is_interrupted_not_finished_nor_training(tmp_pa
     alive = RunMetadata("x", "seed", ["happy", "sad"], status="training", worker_pid=os.getpid())
     write_json(run / METADATA_FILE, alive.to_json())
     assert read_run(run).status == "training"
+
+
+def test_staged_uploads_are_removed_only_once_no_visitor_can_be_saving_them(tmp_path):
+    """A dead worker's staged uploads go; another visitor's, being saved before their run claims the lock, stay."""
+    dead, saving = tmp_path / f"{STAGING_PREFIX}dead", tmp_path / f"{STAGING_PREFIX}saving"
+    for folder in (dead, saving):
+        folder.mkdir()
+        (folder / "fer2013.zip").write_bytes(b"an upload")
+    now = saving.stat().st_mtime
+    os.utime(dead, (now - ORPHANED_AFTER_S - 1, now - ORPHANED_AFTER_S - 1))
+    remove_orphaned_staging(tmp_path, now=now)
+    assert not dead.exists() and (saving / "fer2013.zip").read_bytes() == b"an upload"
 
 
 def test_orphaned_partial_files_of_killed_writers_are_removed_by_the_next_save(tmp_path, dead_pid):

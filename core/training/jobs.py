@@ -10,6 +10,7 @@ import io
 import os
 import shutil
 import tempfile
+import time
 import uuid
 import zipfile
 from collections import Counter
@@ -23,6 +24,9 @@ from core.training.config import TrainConfig
 
 OPERATOR_VARIABLE = "EMOVOICE_OPERATOR"
 STAGING_PREFIX = "train-"
+# Another visitor's uploads may be being saved this very moment, before their run claims the lock: only staged
+# folders left untouched this long are a dead worker's.
+ORPHANED_AFTER_S = 600
 UPLOAD_KINDS = {".zip": "a .zip of class folders", ".csv": "fer2013.csv or a FER+ votes csv"}
 
 
@@ -130,12 +134,17 @@ def start_run(config: TrainConfig, data: Path | Upload, votes: Path | Upload | N
                           votes=staged.get("votes", votes), owner=owner, scratch=[scratch] if scratch else [])
 
 
-def remove_orphaned_staging(root: Path | None = None) -> None:
-    """Delete staged uploads that no run will read (their worker died before deleting them). Call it only
-    while no run is starting or training."""
+def remove_orphaned_staging(root: Path | None = None, now: float | None = None) -> None:
+    """Delete staged uploads that no run will read (their worker died before deleting them): those untouched
+    for ORPHANED_AFTER_S. Call it only while no run is training."""
     root = root or CACHE_DIR / "uploads"
+    now = time.time() if now is None else now
     for folder in root.glob(f"{STAGING_PREFIX}*") if root.is_dir() else []:
-        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            if now - folder.stat().st_mtime > ORPHANED_AFTER_S:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            pass  # gone already: another visitor's clean-up
 
 
 # -- runs ----------------------------------------------------------------------------------------
