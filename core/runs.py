@@ -12,6 +12,7 @@ import json
 import os
 import re
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,6 +88,30 @@ def write_text(path: Path, text: str) -> None:
 
 def save_model(model, path: Path) -> None:
     write_atomic(path, lambda tmp: model.save(tmp))
+
+
+# The resume state inside a checkpoint file: the weights and the epoch they are at, saved as one.
+_CHECKPOINT_STATE = "emovoice_state.json"
+
+
+def save_checkpoint(model, path: Path, state: dict) -> None:
+    """The model with its optimizer and the resume state of the epoch it holds (core.records.ResumeState), in
+    one file written atomically: saved as two files, a kill between them left the weights an epoch ahead."""
+    def write(tmp: Path) -> None:
+        model.save(tmp)
+        with zipfile.ZipFile(tmp, "a") as archive:  # a .keras file is a zip; Keras reads only its own entries
+            archive.writestr(_CHECKPOINT_STATE, json.dumps(state, default=_jsonable))
+
+    write_atomic(path, write)
+
+
+def checkpoint_state(path: Path) -> dict | None:
+    """The resume state saved inside a checkpoint; None for one saved before checkpoints held it."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return json.loads(archive.read(_CHECKPOINT_STATE))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
 
 
 def _jsonable(value):

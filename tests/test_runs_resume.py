@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import zipfile
 
+import keras
+
 from core.paths import PROJECT_ROOT, SEED_MODEL_DIR
 from core.runs import METADATA_FILE, MODEL_FILE, STATE_FILE, load_model, read_run
 from core.training import recipe, train
@@ -111,3 +113,16 @@ def test_a_minutes_budget_sizes_the_epochs_from_the_first_one(tmp_path, capsys):
     [run] = runs.iterdir()
     metadata = read_run(run)
     assert metadata.status == "finished" and metadata.epochs_trained == 1 and metadata.recipe["epochs"] == 1
+
+
+def test_a_kill_between_the_checkpoint_and_its_state_file_neither_repeats_nor_skips_an_epoch(sample, tmp_path):
+    """The checkpoint holds its own epoch: state.json, written after it, may lag one epoch behind after a kill."""
+    run = tmp_path / "run"
+    train(recipe("seed", epochs=2, batch_size=32), sample, run)
+    state = json.loads((run / STATE_FILE).read_text())
+    (run / STATE_FILE).write_text(json.dumps({**state, "epoch": 1, "history": state["history"][:1]}))  # epoch 2's lost
+    resumed = train(recipe("seed", epochs=3, batch_size=32), sample, run, resume=True)
+    steps = -(-resumed.dataset.train_images // 32)
+    trained = keras.saving.load_model(run / "checkpoint.keras").optimizer.iterations  # the steps trained in all
+    assert [row["epoch"] for row in json.loads((run / STATE_FILE).read_text())["history"]] == [1, 2, 3]
+    assert int(keras.ops.convert_to_numpy(trained)) == 3 * steps  # before: epoch 2 trained twice, 4 epochs' steps

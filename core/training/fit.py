@@ -22,8 +22,8 @@ import numpy as np
 from core.emotions import INPUT_SIZE, emotion_set
 from core.records import CANCELLED, FINISHED, DatasetInfo, Lineage, PhotosInfo, ResumeState, RunMetadata
 from core.runs import (
-    CHECKPOINT_FILE, HISTORY_FILE, MODEL_FILE, STATE_FILE, read_run, remove_orphaned_partials, save_model, write_json,
-    write_run, write_text,
+    CHECKPOINT_FILE, HISTORY_FILE, MODEL_FILE, STATE_FILE, checkpoint_state, read_run, remove_orphaned_partials,
+    save_checkpoint, save_model, write_json, write_run, write_text,
 )
 from core.tf_quiet import keras
 from core.training.augment import Batches, augmenter, class_weights
@@ -138,8 +138,9 @@ class _Reporter(keras.callbacks.Callback):
         if row.get("val_accuracy", -1) > self.best:  # the best epoch, as ModelCheckpoint would keep it, but atomically
             self.best = row["val_accuracy"]
             save_model(self.model, self.run_dir / MODEL_FILE)
-        save_model(self.model, self.run_dir / CHECKPOINT_FILE)  # with the optimizer's state, for --resume
-        write_json(self.run_dir / STATE_FILE, ResumeState(self.config.to_json(), epoch + 1, self.history).to_json())
+        state = ResumeState(self.config.to_json(), epoch + 1, self.history).to_json()
+        save_checkpoint(self.model, self.run_dir / CHECKPOINT_FILE, state)  # with the optimizer's state, for --resume
+        write_json(self.run_dir / STATE_FILE, state)  # for readers (and checkpoints from before they held it)
         write_text(self.run_dir / HISTORY_FILE, _history_csv(self.history))
         self._report(epoch + 1, None, row)
 
@@ -260,7 +261,8 @@ class _Start:
 def _start(config: TrainConfig, run_dir: Path, emotions: tuple[str, ...], steps: int, resume: bool,
            init_model: Path | None) -> _Start:
     if resume:
-        state = ResumeState.from_json(_read_json(run_dir / STATE_FILE))
+        # The checkpoint's own state: state.json is written after it, so a kill between the two leaves it behind.
+        state = ResumeState.from_json(checkpoint_state(run_dir / CHECKPOINT_FILE) or _read_json(run_dir / STATE_FILE))
         earlier = read_run(run_dir)
         return _Start(_from_checkpoint(run_dir, config, steps), state.epoch, state.history, earlier,
                       earlier.lineage or Lineage(), earlier.initialised_from)
