@@ -32,11 +32,14 @@ def test_seed_architecture_is_the_student_model():
     assert dense == [64, 128, 256, 5]
 
 
-def test_a_run_writes_model_metadata_and_history(sample, tmp_path):
-    progress = []
+def test_a_run_writes_model_metadata_and_history(sample, tmp_path, monkeypatch):
+    progress, traces = [], []
+    step = keras.Model.train_step
+    monkeypatch.setattr(keras.Model, "train_step", lambda model, data: traces.append(1) or step(model, data))
     config = recipe("seed", epochs=2, batch_size=32)
     metadata = train(config, sample, tmp_path, on_progress=progress.append)
     assert metadata.status == "finished"
+    assert len(traces) == 1  # the step is traced once: a second trace costs every start seconds
     saved = json.loads((tmp_path / METADATA_FILE).read_text())
     assert saved["classes"] == ["angry", "fear", "happy", "sad", "surprise"]
     assert saved["architecture"] == "seed" and saved["input_size"] == 48
