@@ -107,8 +107,12 @@ def settle(page) -> None:
 
 
 def screenshot(page, output_path, name: str, publish: bool = True) -> Path:
+    """The page as it stands, in the test's output folder; the whole page into docs/ when publishing."""
     settle(page)
     path = Path(output_path) / f"{name}.png"
+    if not (publish and os.environ.get("EMOVOICE_UPDATE_SCREENSHOTS")):
+        page.screenshot(path=str(path))  # the window alone: a record of where a failing test stood
+        return path
     # Streamlit scrolls inside its main section, not the document, so full_page=True would stop at the
     # fold: grow the window to the content's height instead, then put it back.
     viewport = page.viewport_size
@@ -117,9 +121,8 @@ def screenshot(page, output_path, name: str, publish: bool = True) -> Path:
     page.wait_for_timeout(800)  # charts and images re-layout to the new size
     page.screenshot(path=str(path))
     page.set_viewport_size(viewport)
-    if publish and os.environ.get("EMOVOICE_UPDATE_SCREENSHOTS"):
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, SCREENSHOTS / path.name)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(path, SCREENSHOTS / path.name)
     return path
 
 
