@@ -90,7 +90,7 @@ def test_labelled_photos_train_beside_the_dataset_cut_as_try_it_cuts_them(sample
 
 def test_cancel_stops_between_batches_and_keeps_nothing_half_written(sample, tmp_path):
     calls = []
-    metadata = train(recipe("vgg", epochs=3, batch_size=16), sample, tmp_path,
+    metadata = train(recipe("seed", epochs=3, batch_size=16), sample, tmp_path,
                      should_stop=lambda: calls.append(1) or len(calls) > 3)
     assert metadata.status == "cancelled" and metadata.epochs_trained == 0
     assert not (tmp_path / MODEL_FILE).exists()
@@ -139,11 +139,11 @@ def test_keep_start_averages_the_starting_model_into_the_best_epoch(sample, trai
         train(config, sample, tmp_path / "alone")
 
 
-def test_a_checkpoint_from_when_augmentation_was_a_layer_still_resumes(sample, tmp_path):
+def test_a_checkpoint_from_when_augmentation_was_a_layer_still_resumes(sample, trained_run, tmp_path):
     """Runs stopped before augmentation moved out of the trainer (its checkpoint wraps the net behind an
     "augment" layer) continue where they were, and finish as the plain net."""
-    config = recipe("seed", epochs=2, batch_size=32)
-    train(replace(config, epochs=1), sample, tmp_path)
+    config = recipe("seed", epochs=2, batch_size=32)  # trained_run is its first epoch
+    tmp_path = copy_run(trained_run, tmp_path / "run")
     faces = keras.Input((48, 48, 1))
     old = keras.Model(faces, build_model("seed", 5)(augmenter(1)(faces)))
     old.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
@@ -228,8 +228,10 @@ def test_an_ensemble_folder_answers_the_mean_of_its_members(sample, trained_run,
     from core.evaluation import inference_of
     from core.recognise import load_classifier
 
-    members = [trained_run, tmp_path / "seed2"]
-    train(recipe("seed", epochs=1, batch_size=32, seed=2), sample, members[1])
+    members = [trained_run, copy_run(trained_run, tmp_path / "other")]
+    other = load_model(members[1]).model  # a second member that answers differently
+    other.set_weights([weights * 1.5 for weights in other.get_weights()])
+    other.save(members[1] / MODEL_FILE)
     metadata = save_ensemble(members, sample, tmp_path / "ensemble")
     assert metadata.architecture == "ensemble of 2 (seed)" and len(metadata.extra["members"]) == 2
     assert 0 <= metadata.accuracy("validation") <= 1 and metadata.temperature > 0
