@@ -12,6 +12,7 @@ from core.runs import METADATA_FILE, MODEL_FILE, STATE_FILE, load_model, read_ru
 from core.training import recipe, train
 from support.photos import SAMPLE_ZIP
 from support.scripts import error_lines, run_main
+from support.training import copy_run
 
 
 def test_resume_of_a_run_killed_in_its_first_epoch_trains_it_again(sample, tmp_path, capsys):
@@ -27,10 +28,9 @@ def test_resume_of_a_run_killed_in_its_first_epoch_trains_it_again(sample, tmp_p
     assert read_run(run).status == "finished" and load_model(run)
 
 
-def test_a_run_killed_and_resumed_counts_the_time_of_every_epoch(sample, tmp_path):
+def test_a_run_killed_and_resumed_counts_the_time_of_every_epoch(sample, trained_run, tmp_path):
     """Training budgets are CPU-hours: a kill must not lose the time of the epochs saved before it."""
-    run = tmp_path / "run"
-    train(recipe("seed", epochs=1, batch_size=32), sample, run)
+    run = copy_run(trained_run, tmp_path / "run")  # seed net, 1 epoch, batch 32
     metadata = json.loads((run / METADATA_FILE).read_text())
     killed = {**metadata, "status": "training", "training_seconds": None, "training_cpu_seconds": None}
     (run / METADATA_FILE).write_text(json.dumps(killed))  # as a SIGKILL leaves it: times come at the end
@@ -43,10 +43,9 @@ def test_a_run_killed_and_resumed_counts_the_time_of_every_epoch(sample, tmp_pat
     assert resumed.total_cpu_hours == round(resumed.training_cpu_seconds / 3600, 4)
 
 
-def test_resume_on_other_data_is_refused_in_one_line(sample, sample_zip, tmp_path, capsys):
+def test_resume_on_other_data_is_refused_in_one_line(trained_run, sample_zip, tmp_path, capsys):
     """Other data splits other validation faces: the epochs so far were chosen by different ones."""
-    run = tmp_path / "run"
-    train(recipe("seed", epochs=1, batch_size=32), sample, run)
+    run = copy_run(trained_run, tmp_path / "run")  # trained on the sample
     other = tmp_path / "other.zip"
     other.write_bytes(sample_zip.read_bytes())  # the same data, moved: it may go on
     assert run_main("train", "--resume", run, "--data", other, "--epochs", "2", "--quiet") == 0
@@ -67,17 +66,16 @@ def test_resume_on_other_data_is_refused_in_one_line(sample, sample_zip, tmp_pat
     assert run_main("train", "--resume", run, "--data", other, "--epochs", "3", "--quiet") == 0
 
 
-def test_a_warm_start_from_a_killed_run_counts_the_epochs_it_saved(sample, tmp_path):
+def test_a_warm_start_from_a_killed_run_counts_the_epochs_it_saved(sample, trained_run, tmp_path):
     """A kill leaves no totals in the run's metadata (they come at the end): its saved epochs say them."""
-    killed = tmp_path / "killed"
-    train(recipe("seed", epochs=2, batch_size=32), sample, killed)
+    killed = copy_run(trained_run, tmp_path / "killed")  # 1 epoch saved
     metadata = json.loads((killed / METADATA_FILE).read_text())
     history = json.loads((killed / STATE_FILE).read_text())["history"]
     unfinished = {"status": "training", "epochs_trained": None, "total_epochs": None, "total_cpu_hours": None,
                   "training_cpu_seconds": None}
     (killed / METADATA_FILE).write_text(json.dumps({**metadata, **unfinished}))
     child = train(recipe("seed", epochs=1, batch_size=32), sample, tmp_path / "child", init_model=killed)
-    assert child.lineage.epochs == 2 and child.total_epochs == 3
+    assert child.lineage.epochs == 1 and child.total_epochs == 2
     assert child.lineage.cpu_hours == round(sum(row["cpu_seconds"] for row in history) / 3600, 4) > 0
 
 
