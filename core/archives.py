@@ -10,16 +10,20 @@ __MACOSX forks are no one's data and are passed over without a count. A zip of m
 
 from __future__ import annotations
 
+import contextlib
 import lzma
 import os
 import struct
 import zipfile
 import zlib
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 MAX_MEMBER_BYTES = 20 * 1024 * 1024  # a file inside a zip or folder above this is skipped
+MAX_TABLE_BYTES = 1 << 30  # a CSV of faces, streamed (Kaggle's icml_face_data.csv is 300 MB)
 MAX_ENTRIES = 50_000  # FER2013's zip holds 35,887; a zip of more is refused before it is parsed
 
 UNSAFE_NAME = "unsafe path in the zip (absolute or ../)"
@@ -50,9 +54,10 @@ class Archive:
     """
 
     def __init__(self, path: str | os.PathLike, max_member_bytes: int = MAX_MEMBER_BYTES,
-                 max_entries: int = MAX_ENTRIES):
+                 max_entries: int = MAX_ENTRIES, max_table_bytes: int = MAX_TABLE_BYTES):
         self.path = Path(path)
         self.max_member_bytes = max_member_bytes
+        self.max_table_bytes = max_table_bytes
         self.skipped: Counter = Counter()
         self._zip: zipfile.ZipFile | None = None
         self._infos: dict[str, zipfile.ZipInfo] = {}  # a zip's members
@@ -75,23 +80,43 @@ class Archive:
     def read(self, name: str) -> bytes:
         """A listed member's bytes. Raises KeyError for a name not listed, OSError for a file that went away,
         zipfile.BadZipFile for a damaged or lying zip member, RuntimeError for an encrypted one."""
+        limit = self._limit(name)
         if self._zip is not None:
-            return read_member(self._zip, self._infos[name], self.max_member_bytes)
+            return read_member(self._zip, self._infos[name], limit)
+        with self._open_file(name) as handle:
+            data = handle.read(limit + 1)
+        if len(data) > limit:
+            raise OSError(f"{name} grew over {limit // 2**20} MB since it was listed")
+        return data
+
+    @contextlib.contextmanager
+    def open(self, name: str) -> Iterator[BinaryIO]:
+        """A listed member as a stream, for a file too large to hold at once (a CSV of faces). A zip member
+        never yields more than it declares; errors are read's."""
+        if self._zip is None:
+            with self._open_file(name) as handle:
+                yield handle
+            return
+        try:
+            with self._zip.open(self._infos[name]) as handle:
+                yield handle
+        except (zlib.error, lzma.LZMAError, EOFError) as error:  # compressed data that is not what it claims
+            raise zipfile.BadZipFile(f"{name} is damaged ({error})") from None
+
+    def _open_file(self, name: str) -> BinaryIO:
         if name not in self._names:
             raise KeyError(name)
         # O_NOFOLLOW: a file swapped for a link since it was listed is still not followed.
-        descriptor = os.open(self.path / name, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        with os.fdopen(descriptor, "rb") as handle:
-            data = handle.read(self.max_member_bytes + 1)
-        if len(data) > self.max_member_bytes:
-            raise OSError(f"{name} grew over {self.max_member_bytes // 2**20} MB since it was listed")
-        return data
+        return os.fdopen(os.open(self.path / name, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb")
+
+    def _limit(self, name: str) -> int:
+        return self.max_table_bytes if PurePosixPath(name).suffix.lower() == ".csv" else self.max_member_bytes
 
     def _keep(self, name: str, size: int) -> bool:
         if PurePosixPath(name).suffix.lower() == ".zip":
             self.skipped[NESTED_ZIP] += 1
-        elif size > self.max_member_bytes:
-            self.skipped[f"file over {self.max_member_bytes // 2**20} MB"] += 1
+        elif size > (limit := self._limit(name)):
+            self.skipped[f"file over {limit // 2**20} MB"] += 1
         else:
             return True
         return False

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import io
 import json
 import os
 import zipfile
@@ -298,31 +297,37 @@ def _face_of(gray: np.ndarray, report: BuildReport) -> np.ndarray:
     return found[0].face
 
 
-ANOTHER_CSV = "another CSV of the same faces (one is read: the one with a Usage column, else the largest)"
+ANOTHER_CSV = "another CSV of faces (one is read: the one with a Usage column, else the largest)"
 
 
 def _read_csv_members(archive: Archive, members: list, add, report: BuildReport) -> None:
     """The archive's CSV of faces. Kaggle's challenge zip holds FER2013 twice, train.csv and icml_face_data.csv
     (with its Usage column): read both, every face would train twice and its twin sit among the validation
-    faces. So one CSV of faces is read, the one with a Usage column (it has the test splits), else the largest."""
-    chosen: tuple[tuple[bool, int], bytes] | None = None
+    faces. So one CSV of faces is read, the one with a Usage column (it has the test splits), else the largest.
+    Each is streamed, never held whole: Kaggle's are 240 and 300 MB."""
+    candidates = []
     for member in members:
         try:
-            data = archive.read(member.name)
+            with archive.open(member.name) as handle:
+                header = handle.readline(65536)
         except _UNREADABLE_MEMBER:
             report.skipped[_DAMAGED_MEMBER] += 1
             continue
-        header = data[:65536].split(b"\n", 1)[0].decode("utf-8", errors="replace").lower()
-        if "emotion" not in header or "pixels" not in header:
-            read_fer_csv(io.BytesIO(data), add, report.skipped)  # counted as a CSV without those columns
+        columns = header.decode("utf-8", errors="replace").lower()
+        if "emotion" not in columns or "pixels" not in columns:
+            read_fer_csv([header], add, report.skipped)  # counted as a CSV without those columns
             continue
-        rank = ("usage" in header, len(data))
-        if chosen is not None:
-            report.skipped[ANOTHER_CSV] += 1
-        if chosen is None or rank > chosen[0]:
-            chosen = (rank, data)
-    if chosen is not None:
-        read_fer_csv(io.BytesIO(chosen[1]), add, report.skipped)
+        candidates.append((("usage" in columns, member.size), member))
+    if not candidates:
+        return
+    if len(candidates) > 1:
+        report.skipped[ANOTHER_CSV] += len(candidates) - 1
+    chosen = max(candidates, key=lambda candidate: candidate[0])[1]
+    try:
+        with archive.open(chosen.name) as handle:
+            read_fer_csv(handle, add, report.skipped)
+    except _UNREADABLE_MEMBER:  # damaged part-way: the rows before the damage are kept
+        report.skipped[_DAMAGED_MEMBER] += 1
 
 
 # -- the cache ----------------------------------------------------------------------------------

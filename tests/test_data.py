@@ -274,6 +274,18 @@ def test_a_link_inside_a_dataset_folder_is_not_followed(tmp_path, fer_faces, cac
     assert "skipped 1 file(s): symbolic link (not followed)" in dataset.report.warnings()
 
 
+def test_a_csv_of_faces_larger_than_any_photo_is_streamed_from_its_zip(tmp_path, cache_dir):
+    """Kaggle's fer2013.csv is 287 MB: a zip of it is read row by row, past the 20 MB a photo may have."""
+    pixels = " ".join(["128"] * 48 * 48)
+    text = "emotion,pixels,Usage\n" + "".join(f"{i % 7},{pixels},Training\n" for i in range(2600))
+    assert len(text) > 20 << 20
+    path = tmp_path / "fer2013.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zipped:
+        zipped.writestr("fer2013/fer2013.csv", text)
+    dataset = load_dataset(path, cache_dir=cache_dir)
+    assert len(dataset.labels["train"]) == 2600 and not dataset.report.warnings()
+
+
 def test_kaggles_challenge_zip_with_fer2013_twice_reads_it_once(tmp_path, cache_dir):
     """train.csv (emotion, pixels) and icml_face_data.csv (emotion, Usage, pixels) hold the same faces: read
     both, each would train twice and its twin would sit among the validation faces."""
@@ -286,4 +298,4 @@ def test_kaggles_challenge_zip_with_fer2013_twice_reads_it_once(tmp_path, cache_
         zipped.writestr("test.csv", f"pixels\n{pixels}\n")  # no labels: not a dataset
     dataset = load_dataset(path, cache_dir=cache_dir)
     assert {split: len(dataset.labels[split]) for split in dataset.splits} == {"train": 2, "test": 1}
-    assert any("another CSV of the same faces" in warning for warning in dataset.report.warnings())
+    assert any("another CSV of faces" in warning for warning in dataset.report.warnings())
