@@ -87,6 +87,11 @@ class Dataset:
     def splits(self) -> list[str]:
         return list(self.images)
 
+    def training_split(self) -> str | None:
+        """The split a run trains on: train/, else the class folders at the top; None when there is neither
+        (a test/ alone, as the bundled sample: then every split trains)."""
+        return next((split for split in ("train", "all") if split in self.images), None)
+
     def evaluation_split(self) -> str | None:
         """The split to score a model on: test/ when there is one, else None (every image)."""
         return "test" if "test" in self.images else None

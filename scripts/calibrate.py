@@ -5,8 +5,9 @@
 Training fits the temperature itself when a run finishes; this refits it on data you name. The
 validation faces are the ones training held out and scored (core.training.validation_faces): the same
 stratified, seeded share of train/, of the model's own emotions, labelled by the FER+ taggers' majority
-when the data has votes (--votes, or found beside it), as training labels them. Predictions do not
-change; the probabilities that Try it shows and that choose a strong or normal voice do.
+when the model trained on votes, as training labels them: the votes file it recorded, else one found beside
+--data, or --votes. Predictions do not change; the probabilities that Try it shows and that choose a strong or
+normal voice do.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, required=True, help="model folder to calibrate (its metadata.json is updated)")
     parser.add_argument("--data", required=True, help="the dataset the model was trained on (folder, .zip or fer2013.csv)")
-    parser.add_argument("--votes", type=Path, metavar="CSV", help="FER+ votes (fer2013new.csv or ferplus.csv); "
-                        "found beside --data when not given")
+    parser.add_argument("--votes", type=Path, metavar="CSV", help="FER+ votes (fer2013new.csv or ferplus.csv) to fit "
+                        "against; not given: the file the model trained on, else one found beside --data")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
     return parser.parse_args(argv)
 
@@ -48,6 +49,20 @@ def calibrate(model_dir: Path, images, labels) -> Calibration:
     return report
 
 
+def _votes_to_fit_against(given: Path | None, trained_on: str | None, data: str) -> Path | None:
+    """The votes whose majority labels the faces, as in the model's own training: None for a model trained on
+    labels. A votes file recorded on another machine is looked for beside the data instead."""
+    from core.votes import votes_beside
+
+    if given or not trained_on:
+        return given
+    found = Path(trained_on) if Path(trained_on).is_file() else votes_beside(data)
+    if found is None:
+        raise ValueError(f"the model trained on FER+ votes ({Path(trained_on).name}), and none lie beside {data}: "
+                         "give --votes CSV")
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
     from core.data import DatasetError, load_dataset  # only once the arguments are good
@@ -59,9 +74,11 @@ def main(argv: list[str] | None = None) -> int:
         metadata = read_run(args.model)
         recipe = metadata.recipe or {}
         dataset = load_dataset(args.data)
-        if "train" not in dataset.images:
-            raise ValueError(f"{args.data} has no 'train' split to take the validation faces from")
-        votes = attach_found_votes(dataset, args.votes)
+        if not dataset.training_split():
+            raise ValueError(f"{args.data} has no train/ split or class folders to take the validation faces from")
+        votes = _votes_to_fit_against(args.votes, metadata.dataset and metadata.dataset.votes, args.data)
+        if votes:
+            attach_found_votes(dataset, votes)
         validation = validation_faces(dataset, tuple(metadata.classes),
                                       recipe.get("validation_fraction", TrainConfig.validation_fraction))
         if len(validation) == 0:

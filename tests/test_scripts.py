@@ -160,12 +160,13 @@ def test_calibrate_fits_on_the_validation_split_and_refuses_data_without_train(t
     assert json.loads((model / "metadata.json").read_text())["temperature"] == report["temperature"]
     assert run_main("calibrate", "--model", model, "--data", sample_zip) == 2
     [line] = error_lines(capsys.readouterr().err)
-    assert "no 'train' split" in line
+    assert "no train/ split or class folders" in line
 
 
 def test_calibrate_fits_a_voted_dataset_against_the_taggers_majority_as_training_does(tmp_path, sample_zip, capsys):
     """A model trained on votes is calibrated to their majority: here every face's majority is happy,
-    whatever its folder says, so the fit must be the one against "happy" for every validation face."""
+    whatever its folder says, so the fit must be the one against "happy" for every validation face. A model
+    trained on labels is calibrated to the labels, whatever votes lie beside the data."""
     from core.calibration import fit_temperature
     from core.data import load_dataset
     from core.recognise import load_classifier
@@ -179,6 +180,11 @@ def test_calibrate_fits_a_voted_dataset_against_the_taggers_majority_as_training
         for name in names:
             target.writestr(name, source.read(name.replace("train/", "test/", 1)))
     (tmp_path / "ferplus.csv").write_bytes(votes_csv(names, ["happy"] * len(names), ["sad"] * len(names), [False] * len(names)))
+    assert run_main("calibrate", "--model", model, "--data", data) == 0  # the seed model trained on labels
+    assert "against their labels" in output(capsys)
+    metadata = json.loads((model / "metadata.json").read_text())
+    metadata["dataset"]["votes"] = "/another/machine/ferplus.csv"  # trained on votes elsewhere
+    (model / "metadata.json").write_text(json.dumps(metadata))
     assert run_main("calibrate", "--model", model, "--data", data) == 0
     assert "against their FER+ majority (ferplus.csv)" in output(capsys)
 

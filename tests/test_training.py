@@ -17,8 +17,8 @@ from core.faces import JITTER, cropped_faces
 from core.models import build_model
 from core.runs import METADATA_FILE, MODEL_FILE, ModelError, active_model_dir, list_runs, load_model, read_run, set_active
 from core.training import (
-    RandomWarp, augmenter, class_weights, recipe, save_ensemble, sharpness, split_faces, train,
-    training_and_validation, validation_targets,
+    RandomWarp, augmenter, class_weights, final_metrics, recipe, save_ensemble, sharpness, split_faces, train,
+    training_and_validation, validation_faces, validation_targets,
 )
 from support.photos import HAPPY_FACE, SAMPLE_ZIP, SURPRISED_FACE, portrait
 from support.training import attach_test_votes, copy_run
@@ -296,9 +296,9 @@ def test_a_student_learns_its_teachers_answers(sample, trained_run, tmp_path, mo
         train(replace(config, teacher=""), sample, tmp_path / "no-teacher")
 
 
-def test_class_folders_beside_a_test_and_a_val_folder_train_on_neither(fer_faces, tmp_path):
+def test_class_folders_beside_a_test_and_a_val_folder_train_on_neither(fer_faces, trained_run, tmp_path):
     """happy/, sad/ ... at the top, with test/ and val/ beside them: test/ is for scoring, val/ for choosing
-    the best epoch; neither is trained on."""
+    the best epoch; neither is trained on, and a run on them is scored on test/."""
     for split, count in (("", 3), ("test", 2), ("val", 1)):
         for emotion in ("happy", "sad"):
             folder = tmp_path / "data" / split / emotion
@@ -311,3 +311,8 @@ def test_class_folders_beside_a_test_and_a_val_folder_train_on_neither(fer_faces
     assert (len(training), len(validation)) == (6, 2)
     assert {face.tobytes() for face in training.images}.isdisjoint(
         face.tobytes() for split in ("test", "val") for face in dataset.images[split])
+
+    run = copy_run(trained_run, tmp_path / "run")
+    emotions = tuple(read_run(run).classes)
+    metrics, _ = final_metrics(run, "none", dataset, emotions, validation_faces(dataset, emotions))
+    assert metrics["test"].n == 4 and metrics["validation"].n == 2

@@ -52,8 +52,7 @@ def split_faces(dataset: Dataset, emotions: tuple[str, ...], fraction: float = T
     (the bundled test/ sample) trains on every split. Calibration and the benchmarks call this too, so they
     score the very faces training held out; a test/ beside a train/ or class folders is never among them.
     """
-    trains_on = next((split for split in ("train", "all") if split in dataset.images), None)
-    faces = Faces(*dataset.select_with_votes(trains_on, emotions))
+    faces = Faces(*dataset.select_with_votes(dataset.training_split(), emotions))
     if "val" in dataset.images:
         return faces, Faces(*dataset.select_with_votes("val", emotions))
     is_val = _validation_mask(faces.labels, fraction)

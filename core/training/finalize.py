@@ -137,7 +137,7 @@ def final_metrics(run_dir: Path, tta: str, dataset: Dataset, emotions: tuple[str
 
     val_probabilities = probabilities(validation.images)
     metrics = {"validation": SplitScore.brief(summary(val_probabilities, validation.labels, emotions))}
-    if dataset.evaluation_split() == "test" and "train" in dataset.images:  # only a held-out test/ counts
+    if dataset.evaluation_split() == "test" and dataset.training_split():  # only a held-out test/ counts
         test = Faces(*dataset.select_with_votes("test", emotions))
         test_probabilities = probabilities(test.images)
         metrics["test"] = SplitScore.brief(summary(test_probabilities, test.labels, emotions))
