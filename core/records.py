@@ -7,7 +7,10 @@ back unchanged, and missing ones take their defaults.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+import functools
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +24,47 @@ TTA_MODES = ("none", "flip", "ten-crop")
 
 def _known(cls, data: dict) -> tuple[dict, dict]:
     """`data` split into the keys `cls` declares and the rest."""
+    if not isinstance(data, dict):
+        raise TypeError(f"expected an object of fields, found {type(data).__name__}")
     names = {f.name for f in fields(cls)} - {"extra"}
     return {k: v for k, v in data.items() if k in names}, {k: v for k, v in data.items() if k not in names}
+
+
+def _typed(record, within: str = ""):
+    """`record` once each field holds the kind its annotation names (nested records too); TypeError naming the
+    field otherwise. A hand-edited file ("training_seconds": "90") is refused where it is read, not in a page
+    that later does arithmetic with it."""
+    for name, hint in _hints(type(record)).items():
+        value = getattr(record, name)
+        if not _accepts(hint, value):
+            raise TypeError(f"{within}{name} is {value!r}, not {_describe(hint)}")
+        if is_dataclass(value):
+            _typed(value, f"{within}{name}.")
+    return record
+
+
+@functools.cache
+def _hints(cls) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _accepts(hint, value) -> bool:
+    if hint is Any:
+        return True
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return any(_accepts(arg, value) for arg in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    kind = typing.get_origin(hint) or hint  # list[str] -> list
+    if kind in (int, float) and isinstance(value, bool):
+        return False
+    return isinstance(value, (int, float) if kind is float else kind)
+
+
+def _describe(hint) -> str:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(_describe(arg) for arg in typing.get_args(hint))
+    return "null" if hint is type(None) else getattr(typing.get_origin(hint) or hint, "__name__", str(hint))
 
 
 @dataclass
@@ -36,7 +78,7 @@ class DatasetInfo:
     @classmethod
     def from_json(cls, data: dict | None) -> DatasetInfo:
         known, _ = _known(cls, data or {})
-        return cls(**known)
+        return cls(**known)  # checked with the run it belongs to
 
 
 @dataclass
@@ -144,7 +186,7 @@ class RunMetadata:
         known["calibration"] = Calibration(**known["calibration"]) if known.get("calibration") else None
         known["metrics"] = _scores(known.get("metrics"))
         known["temperature"] = float(known.get("temperature") or 1.0)
-        return cls(**known, path=Path(path) if path else None, extra=extra)
+        return _typed(cls(**known, path=Path(path) if path else None, extra=extra))
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -190,7 +232,7 @@ class TrainingStatus:
         known["epochs"] = known.get("epochs") or 1
         known["reading"] = known.get("reading") or "dataset"
         known["metrics"] = _scores(known["metrics"]) if known.get("metrics") else None
-        return cls(**known)
+        return _typed(cls(**known))
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -15,8 +15,9 @@ import pytest
 from core.background import LOCK_FILE, PROGRESS_FILE, current_training, read_status
 from core.paths import RECIPES_DIR, SEED_MODEL_DIR, SHIPPED_MODEL_DIR
 from core.records import ResumeState, RunMetadata, SplitScore, TrainingStatus
-from core.runs import METADATA_FILE, MODEL_FILE, list_runs, read_run, write_atomic, write_json
+from core.runs import METADATA_FILE, MODEL_FILE, ModelError, list_runs, read_run, write_atomic, write_json
 from core.training import TrainConfig, config_of, read_recipe, recipe, recipe_names
+from support.training import copy_run
 from core.training.jobs import (ORPHANED_AFTER_S, STAGING_PREFIX, activation_warning, is_operator,
                                 remove_orphaned_staging, run_rows)
 
@@ -174,3 +175,21 @@ def test_a_run_that_fails_deletes_its_staged_uploads(tmp_path):
     run = start_training(recipe("seed", epochs=1), str(staged["data"]), tmp_path / "runs", scratch=[scratch])
     assert wait_for(run, timeout_s=120, runs_dir=tmp_path / "runs").status == "failed"
     assert not scratch.exists()
+
+
+@pytest.mark.parametrize("edit", [{"training_seconds": "90"}, {"dataset": {"source": None}}, {"classes": "happy"},
+                                  {"epochs_trained": 2.5}, {"lineage": {"epochs": "3"}}])
+def test_a_hand_edited_field_of_the_wrong_kind_is_a_damaged_run_not_a_broken_page(trained_run, tmp_path, edit):
+    run = copy_run(trained_run, tmp_path / "runs" / "20990101-000000-seed")
+    metadata = json.loads((run / METADATA_FILE).read_text())
+    (run / METADATA_FILE).write_text(json.dumps({**metadata, **edit}))
+    with pytest.raises(ModelError, match=f"metadata.json (is damaged|does not name).*{next(iter(edit))}"):
+        read_run(run)
+    assert list_runs(tmp_path / "runs") == []  # left out of the runs table, which draws the rest
+    assert run_rows(list_runs(SHIPPED_MODEL_DIR.parent), SHIPPED_MODEL_DIR)
+
+
+def test_a_progress_file_that_is_no_record_reads_unknown(tmp_path):
+    for text in ("[]", '"finished"', '{"epochs": "many"}'):
+        (tmp_path / PROGRESS_FILE).write_text(text)
+        assert read_status(tmp_path, alive=False).status == "unknown"
