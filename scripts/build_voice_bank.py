@@ -12,9 +12,11 @@ Needs ffmpeg on the PATH.
 from __future__ import annotations
 
 import argparse
+import itertools
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -81,14 +83,23 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 
 
 def replace_bank(built: Path, out: Path) -> Path | None:
-    """Put the bank built in `built` at `out`. A bank already there is kept beside it (`out`.previous,
-    replacing an older one), never deleted: clips a user added to it stay at hand. Returns where it went."""
-    previous = out.with_name(out.name + ".previous")
-    if out.exists():
-        shutil.rmtree(previous, ignore_errors=True)
-        out.rename(previous)
-    built.rename(out)
-    return previous if previous.exists() else None
+    """Put the bank built in `built` at `out`. A bank already there is kept beside it, named by when it was
+    replaced (`voices.replaced-20261207-161500`), and never deleted, however many rebuilds follow: clips a
+    user added to it stay at hand. Returns where it went. When the new bank cannot be put in place, the old
+    one goes back."""
+    if not out.exists():
+        built.rename(out)
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    kept = next(path for n in itertools.count(1)
+                if not (path := out.with_name(f"{out.name}.replaced-{stamp}" + (f"-{n}" if n > 1 else ""))).exists())
+    out.rename(kept)
+    try:
+        built.rename(out)
+    except OSError:
+        kept.rename(out)
+        raise
+    return kept
 
 
 def main(argv: list[str] | None = None) -> int:
