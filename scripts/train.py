@@ -104,9 +104,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         dataset = load_dataset(plan.data, progress=None if args.quiet else _print_build_progress)
         if plan.votes:  # refused when they name none of the faces: a votes recipe would train on labels
-            attach_found_votes(dataset, plan.votes)
-            voted = sum(int((votes.sum(axis=1) > 0).sum()) for votes in dataset.votes.values())
-            print(f"votes: {voted} faces voted ({plan.votes})", file=sys.stderr)
+            try:
+                attach_found_votes(dataset, plan.votes)
+                voted = sum(int((votes.sum(axis=1) > 0).sum()) for votes in dataset.votes.values())
+                print(f"votes: {voted} faces voted ({plan.votes})", file=sys.stderr)
+            except VotesError as error:
+                if not plan.votes_found:
+                    raise
+                print(f"warning: {error}; training on the dataset's labels", file=sys.stderr)
         photos = load_dataset(plan.photos, progress=None if args.quiet else _print_build_progress) if plan.photos else None
     except (DatasetError, VotesError) as error:
         return _fail(str(error))

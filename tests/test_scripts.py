@@ -213,7 +213,7 @@ def test_ensemble_scores_against_the_taggers_majority_when_votes_lie_beside_the_
 
 
 def test_train_refuses_votes_that_name_none_of_the_faces_before_training(tmp_path, sample_zip, capsys):
-    """A votes recipe would otherwise train on FER2013's labels and say nothing."""
+    """Votes given, or a votes recipe, would otherwise train on FER2013's labels and say nothing."""
     data = sample_with_votes_as_both_splits(sample_zip, tmp_path)
     (tmp_path / "elsewhere.csv").write_text((tmp_path / "ferplus.csv").read_text().splitlines()[0]
                                             + "\nother/happy/x.png,0,10,0,0,0,0,0,0,0,0\n")
@@ -222,6 +222,13 @@ def test_train_refuses_votes_that_name_none_of_the_faces_before_training(tmp_pat
                     "--runs-dir", runs, "--quiet") == 2
     [line] = error_lines(capsys.readouterr().err)
     assert "none of the faces" in line and not runs.exists()
+
+    # Found beside the data, unasked (a ferplus.csv left beside another dataset): warned, and the labels train.
+    (tmp_path / "elsewhere.csv").replace(tmp_path / "ferplus.csv")
+    assert run_main("train", "--data", data, "--arch", "seed", "--epochs", "1", "--runs-dir", runs, "--quiet") == 0
+    assert "none of the faces" in capsys.readouterr().err
+    [run] = runs.iterdir()
+    assert json.loads((run / "metadata.json").read_text())["dataset"]["votes"] is None
 
 
 @pytest.mark.slow

@@ -29,6 +29,9 @@ class RunPlan:
     init_model: Path | None  # the model whose weights it starts from
     run_dir: Path | None = None  # None: a new folder under the runs folder
     resume: bool = False  # on from run_dir's checkpoint (state.json)
+    # Votes found beside the data, neither given nor needed by the recipe: where they name none of its
+    # faces (ferplus.csv beside another dataset), the run trains on the labels, warned.
+    votes_found: bool = False
 
 
 def new_run(data: str, recipe_name: str | None, overrides: dict, votes: str | None = None, no_votes: bool = False,
@@ -48,7 +51,8 @@ def new_run(data: str, recipe_name: str | None, overrides: dict, votes: str | No
     found = None if no_votes else votes or votes_beside(data)
     if named.train_on_votes and not found:
         raise PlanError(f"the {named.name} recipe trains on FER+ votes: put ferplus.csv beside the data or give --votes CSV")
-    return _checked(RunPlan(config, data, str(found) if found else None, photos, init_model))
+    return _checked(RunPlan(config, data, str(found) if found else None, photos, init_model,
+                            votes_found=bool(found) and not votes and not named.train_on_votes))
 
 
 def resumed_run(run_dir: Path, overrides: dict, data: str | None = None, votes: str | None = None,
