@@ -31,6 +31,12 @@ def canonical_emotion(name: str) -> str | None:
     return _ALIASES.get(key.lstrip("0123456789"))
 
 
+def emotions_option(emotions: list[str] | tuple[str, ...]) -> str:
+    """The --emotions value that names `emotions`: "all", "seed", or the list."""
+    chosen = emotion_set(list(emotions))
+    return "all" if chosen == EMOTIONS else "seed" if chosen == SEED_EMOTIONS else ",".join(chosen)
+
+
 def emotion_set(name_or_list: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     """Resolve "all"/"7", "seed"/"5" or an explicit list to emotions in canonical order."""
     if isinstance(name_or_list, str):

@@ -3,6 +3,7 @@ any data is read."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,16 @@ def test_without_a_recipe_a_run_takes_its_architectures_own(tmp_path):
     assert new_run(data, None, {"architecture": "vgg64"}).config == TrainConfig(architecture="vgg64")
     assert new_run(data, None, NO_OVERRIDES, init_model=SEED_MODEL_DIR).config == recipe("seed")
     assert new_run(data, None, NO_OVERRIDES).config == recipe("vgg")
+
+
+def test_a_warm_start_learns_the_starting_models_emotions_unless_told_otherwise(tmp_path):
+    """The vgg recipe trains seven emotions; a vgg run trained on the seed's five goes on with those five."""
+    five = tmp_path / "five-emotion-vgg"
+    five.mkdir()
+    metadata = json.loads((SHIPPED_MODEL_DIR / "metadata.json").read_text())
+    (five / "metadata.json").write_text(json.dumps({**metadata, "classes": ["angry", "fear", "happy", "sad", "surprise"]}))
+    data = str(dataset_with_votes(tmp_path, votes=False))
+    assert new_run(data, None, NO_OVERRIDES, init_model=five).config.emotions == "seed"
+    assert new_run(data, "fine_tune", NO_OVERRIDES, init_model=five).config.emotions == "seed"
+    assert new_run(data, None, {"emotions": "all"}, init_model=five).config.emotions == "all"
+    assert new_run(data, None, NO_OVERRIDES, init_model=SHIPPED_MODEL_DIR).config.emotions == "all"

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.emotions import emotions_option
 from core.records import ResumeState
 from core.runs import STATE_FILE, ModelError, read_run, start_model_path
 from core.training.config import Recipe, RecipeError, TrainConfig, config_of, read_recipe, recipe_names
@@ -38,13 +39,17 @@ def new_run(data: str, recipe_name: str | None, overrides: dict, votes: str | No
             photos: str | None = None, init_model: Path | None = None) -> RunPlan:
     """A run of the named recipe with `overrides` (TrainConfig field -> value or None), on `data` and the votes
     given or found beside it. Without a recipe, the architecture's own (--arch, else the starting model's, else
-    vgg): its recipe file, or the defaults where it has none (vgg64)."""
+    vgg): its recipe file, or the defaults where it has none (vgg64). A warm start learns the starting model's
+    emotions unless --emotions says otherwise."""
     try:
-        architecture = overrides.get("architecture") or (read_run(init_model).architecture if init_model else None)
+        starting = read_run(init_model) if init_model else None
+        architecture = overrides.get("architecture") or (starting.architecture if starting else None)
         own = architecture or "vgg"
         named = read_recipe(recipe_name) if recipe_name else read_recipe(own) if own in recipe_names() else Recipe(own, {})
     except (RecipeError, ModelError) as error:
         raise PlanError(str(error)) from None
+    if starting and overrides.get("emotions") is None:
+        overrides = {**overrides, "emotions": emotions_option(starting.classes)}
     config = config_of(named, architecture, **overrides)
     if named.train_on_votes and no_votes:
         raise PlanError(f"the {named.name} recipe trains on FER+ votes; leave out --no-votes")
