@@ -51,6 +51,9 @@ def test_overrides_change_the_recipe_and_a_warm_start_takes_its_models_network(t
     ({"epochs": 0}, None, "--epochs must be at least 1, not 0"),
     ({"label_share": 2.0}, None, "--label-share must be from 0 to 1, not 2.0"),
     ({"learning_rate": -0.1}, None, "--lr must be above 0"),
+    ({"label_smoothing": 2.0}, None, "--label-smoothing must be at least 0 and below 1, not 2.0"),
+    ({"teacher_share": 1.5}, None, "--teacher-share must be from 0 to 1, not 1.5"),
+    ({"emotions": "happy,sadd"}, None, "--emotions: unknown emotion 'sadd'"),
 ])
 def test_a_run_that_cannot_start_is_refused_in_one_line(tmp_path, overrides, init, message):
     with pytest.raises(PlanError, match=message) as refused:

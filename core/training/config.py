@@ -8,6 +8,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 
+from core.emotions import emotion_set
 from core.paths import RECIPES_DIR
 
 # The validation faces are the same for every run, whatever its --seed: a warm start from another run's
@@ -75,7 +76,16 @@ class TrainConfig:
             (0 <= self.label_share <= 1, f"--label-share must be from 0 to 1, not {self.label_share}"),
             (0 < self.validation_fraction < 1, f"--validation-fraction must be above 0 and below 1, not "
                                                f"{self.validation_fraction}"),
+            (0 <= self.label_smoothing < 1, f"--label-smoothing must be at least 0 and below 1, not {self.label_smoothing}"),
+            (self.weight_decay >= 0, f"--weight-decay must be at least 0, not {self.weight_decay}"),
+            (self.class_balance >= 0, f"--class-balance must be at least 0, not {self.class_balance}"),
+            (0 <= self.teacher_share <= 1, f"--teacher-share must be from 0 to 1, not {self.teacher_share}"),
+            (self.patience >= 1, f"--patience must be at least 1, not {self.patience}"),
         ]
+        try:
+            emotion_set(self.emotions)
+        except ValueError as error:
+            checks.insert(0, (False, f"--emotions: {error}"))
         return next((message for fine, message in checks if not fine), None)
 
 
