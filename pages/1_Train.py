@@ -14,7 +14,7 @@ operator = is_operator(server_address=st.get_option("server.address"))
 
 st.title(":material/model_training: Train a model")
 st.caption("Training runs in its own process: switch pages or close the tab, it carries on. One run at a time, "
-           "for everyone using this server; only the visitor who started a run can cancel it.")
+           "for everyone using this server; only the visitor who started a run, or the server's operator, can cancel it.")
 
 st.subheader("1 · Data")
 data = train_page.chosen_data()

@@ -122,7 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         trained_on = read_run(plan.run_dir).dataset
         same_data = {source_fingerprint(Path(plan.data), version) for version in range(1, BUILDER_VERSION + 1)}
         if trained_on.fingerprint and trained_on.fingerprint not in same_data:
-            return _fail(f"{plan.data} is not the data {plan.run_dir.name} trained on (its content differs): give that "
+            # A folder is known by its files' names, sizes and times, which a copy without -p (or -t) changes.
+            differ = ("its content differs" if Path(plan.data).is_file()
+                      else "its files' names, sizes or modification times differ")
+            return _fail(f"{plan.data} is not the data {plan.run_dir.name} trained on ({differ}): give that "
                          "data, or start a new run")
     for warning in dataset.report.warnings() + (photos.report.warnings() if photos else []):
         print(f"warning: {warning}", file=sys.stderr)
