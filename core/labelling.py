@@ -189,10 +189,17 @@ def label(source: str | os.PathLike, out: str | os.PathLike, model_dir: Path | N
         # Timed from here: loading the model, or starting Ray, is not labelling (Ray's actors do load it inside).
         started = time.perf_counter()
         rows = _rows(plan, batches, summary, progress, on_face)
+        partials: list[str] = []
         try:
-            write_atomic(Path(out), lambda partial: _write_csv(partial, rows, classes))
+            write_atomic(Path(out), lambda partial: partials.append(str(partial)) or _write_csv(partial, rows, classes))
         except VideoError as error:  # the video proved longer than it may be
             raise VideoTooLong(str(error).replace(plan.source.name, Path(plan.name).name)) from None
+        except OSError as error:
+            # Reading the input names its file; writing the CSV names the hidden partial file, or nothing (a
+            # full disk): name the CSV asked for instead.
+            if error.filename is not None and str(error.filename) not in partials:
+                raise
+            raise OSError(error.errno, error.strerror, str(out)) from None
         summary.seconds = time.perf_counter() - started
 
     if ray is None:

@@ -85,6 +85,26 @@ def test_an_out_that_cannot_be_written_is_named_not_the_input(tmp_path, face, fe
     assert done.returncode == 2 and message.startswith(f"error: {tmp_path / 'notes.txt'}: ") and str(root) not in message
 
 
+def test_a_csv_that_fills_the_disk_is_named_and_left_out(tmp_path, face, fer_faces, run):
+    """A write that fails part-way (here: past the size this process may write, as a full disk fails) names
+    the CSV, not the photos, and leaves no half-written file."""
+    import resource
+    import signal
+
+    root = photo_folder(tmp_path / "photos", face, fer_faces)
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    ignored = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails (EFBIG) instead of killing us
+    resource.setrlimit(resource.RLIMIT_FSIZE, (200, limits[1]))
+    try:
+        done = run(root, "--out", tmp_path / "out" / "labels.csv")
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, ignored)
+    [message] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert done.returncode == 2 and message.startswith(f"error: {tmp_path / 'out' / 'labels.csv'}: File too large")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
 def test_ray_asked_for_where_it_is_not_installed_is_one_line(tmp_path, face, run, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # as on a machine without requirements-ray.txt: import fails
     video = write_video(tmp_path / "walk.mp4", walking_face(face, 5), fps=10)
