@@ -18,11 +18,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.paths import PROJECT_ROOT, RUNS_DIR
 from core.records import FAILED, INTERRUPTED, ResumeState, TrainingStatus
 from core.runs import new_run_dir, pid_alive, write_json
 from core.training.config import TrainConfig
+
+if TYPE_CHECKING:
+    from core.training import EpochProgress
 
 LOCK_FILE = ".training.lock"
 REQUEST_FILE = "request.json"
@@ -192,7 +196,6 @@ def wait_for(run_dir: Path, timeout_s: float, runs_dir: Path | None = None) -> T
 def _work(run_dir: Path, runs_dir: Path) -> int:
     from core.data import load_dataset
     from core.runs import STATE_FILE
-    from core.training import EpochProgress, train
     from core.votes import attach_found_votes
 
     request = TrainingRequest.from_json(json.loads((run_dir / REQUEST_FILE).read_text()))
@@ -221,6 +224,8 @@ def _work(run_dir: Path, runs_dir: Path) -> int:
         photos = load_dataset(request.photos, progress=lambda done, total: report(
             loaded=done, total=total, reading="photos")) if request.photos else None
         remove_scratch(request.scratch)  # read into memory (and the dataset cache): the uploads are not needed
+        from core.training import train  # Keras: after the data, so that bad data is said seconds sooner
+
         init_model = Path(request.init_model) if request.init_model else None
         metadata = train(config, dataset, run_dir, on_progress=on_progress, should_stop=(run_dir / CANCEL_FILE).exists,
                          init_model=init_model, photos=photos)
