@@ -102,10 +102,11 @@ class Inference:
 
 
 def inference_of(classifier) -> Inference:
-    from core.tta import view_count
+    from core.records import view_count
 
-    # An ensemble (core.tta.ensemble) holds its members as models inside the model; a single net holds none.
-    members = sum(hasattr(layer, "layers") for layer in classifier.loaded.model.layers)
+    # An ensemble's metadata names its members (core.training.save_ensemble); read there, not from the Keras
+    # model, whose loading would cost a terminal evaluation seconds of TensorFlow start-up.
+    members = len(classifier.metadata.extra.get("members") or ())
     return Inference(classifier.tta, view_count(classifier.tta), max(1, members), classifier.temperature,
                      "TensorFlow Lite, 8-bit weights" if classifier.quantized else "TensorFlow Lite")
 

@@ -22,6 +22,11 @@ FINISHED, CANCELLED, FAILED, INTERRUPTED = "finished", "cancelled", "failed", "i
 TTA_MODES = ("none", "flip", "ten-crop")
 
 
+def view_count(mode: str) -> int:
+    """How many views of each face a test-time mode averages."""
+    return {"none": 1, "flip": 2, "ten-crop": 10}[mode]
+
+
 def _known(cls, data: dict) -> tuple[dict, dict]:
     """`data` split into the keys `cls` declares and the rest."""
     if not isinstance(data, dict):

@@ -7,16 +7,12 @@ end of training. `ensemble` averages several models the same way.
 
 from __future__ import annotations
 
-from core.records import TTA_MODES
+from core.records import TTA_MODES, view_count
 from core.tf_quiet import keras
 
 layers, ops = keras.layers, keras.ops
 
 CROP_SHIFT = 4  # the vgg net looks at the central 40x40 of a 48x48 face; ten-crop also takes its corners
-
-
-def view_count(mode: str) -> int:
-    return {"none": 1, "flip": 2, "ten-crop": 10}[mode]
 
 
 class TestTimeViews(layers.Layer):
