@@ -27,11 +27,12 @@ from support.scripts import run_main
 
 @pytest.mark.slow
 def test_sigkill_during_training_and_saves_never_breaks_a_model(sample_zip, tmp_path):
-    """Kill scripts/train.py at 5 random moments of its training (a save happens every epoch)."""
+    """Kill scripts/train.py at 3 random moments of its training (a save happens every epoch), one in each
+    third of the 4 s after its first save, so that early, middle and late moments of an epoch are all tried."""
     runs = tmp_path / "runs"
     runs.mkdir()
     rng = random.Random(7)
-    for _ in range(5):
+    for third in range(3):
         process = subprocess.Popen(
             [sys.executable, "scripts/train.py", "--data", str(sample_zip), "--arch", "seed", "--epochs", "200",
              "--batch-size", "16", "--runs-dir", str(runs), "--quiet"],
@@ -40,7 +41,7 @@ def test_sigkill_during_training_and_saves_never_breaks_a_model(sample_zip, tmp_
         before = set(runs.iterdir())
         while process.poll() is None and not any((run / "state.json").exists() for run in set(runs.iterdir()) - before):
             time.sleep(0.05)  # until the first epoch is saved: start-up has nothing to lose
-        time.sleep(rng.uniform(0, 4))
+        time.sleep(rng.uniform(third * 4 / 3, (third + 1) * 4 / 3))
         process.kill()
         process.wait()
         for run in set(runs.iterdir()) - before:  # the killed run (earlier ones are not written again)
