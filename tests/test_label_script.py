@@ -55,6 +55,15 @@ def test_label_a_video_prints_progress_and_a_json_summary(tmp_path, face, run):
     assert len((tmp_path / "walk.csv").read_text().splitlines()) == 1 + 8
 
 
+def test_one_person_sampled_seconds_apart_stays_one_person(tmp_path, face, run):
+    """At --fps 0.5 the frames are 2 s apart, longer than a face is otherwise kept: still one person."""
+    video = write_video(tmp_path / "still.mp4", walking_face(face, 1) * 50, fps=10)  # 5 s of one still face
+    done = run(video, "--out", tmp_path / "still.csv", "--fps", "0.5", "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["frames"], summary["faces"], summary["people"]) == (3, 3, 1)
+
+
 def test_label_photos_in_words(tmp_path, face, fer_faces, run):
     root = photo_folder(tmp_path / "photos", face, fer_faces)
     done = run(root, "--out", tmp_path / "out.csv")
