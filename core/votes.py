@@ -106,12 +106,12 @@ def parse_votes(data: bytes, source: str = "votes") -> VoteTable:
 
 def votes_beside(data: str | Path) -> Path | None:
     """A votes file that sits beside a dataset, as FER+ is downloaded: ferplus.csv next to the zip or folder
-    (or inside the folder), or fer2013new.csv next to fer2013.csv."""
+    (or inside the folder), or FER+'s fer2013new.csv next to fer2013.csv (or a zip of it)."""
     data = Path(data)
     candidates = [data.parent / "ferplus.csv"]
     if data.is_dir():
         candidates.insert(0, data / "ferplus.csv")
-    if data.suffix.lower() == ".csv":
+    if data.suffix.lower() in (".csv", ".zip"):
         candidates.append(data.parent / "fer2013new.csv")
     return next((path for path in candidates if path.is_file()), None)
 

@@ -29,7 +29,7 @@ def test_votes_beside_the_data_are_found_and_a_votes_recipe_needs_them(tmp_path)
     plan = new_run(str(dataset_with_votes(voted, votes=True)), "ferplus", NO_OVERRIDES)
     assert plan.votes == str(voted / "ferplus.csv") and plan.config == config_of(read_recipe("ferplus")) and not plan.resume
     assert new_run(str(dataset_with_votes(voted, votes=True)), "seed", NO_OVERRIDES, no_votes=True).votes is None
-    with pytest.raises(PlanError, match="put ferplus.csv beside the data"):
+    with pytest.raises(PlanError, match=r"put FER\+'s fer2013new.csv beside fer2013.csv"):
         new_run(str(dataset_with_votes(bare, votes=False)), "ferplus", NO_OVERRIDES)
     with pytest.raises(PlanError, match="leave out --no-votes"):
         new_run(str(dataset_with_votes(voted, votes=True)), "ferplus", NO_OVERRIDES, no_votes=True)

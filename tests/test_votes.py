@@ -93,6 +93,13 @@ def test_fer2013_csv_with_fer2013new_beside_it_gets_votes_row_for_row(tmp_path):
     report = summary(neutral, labels, EMOTIONS, counts)
     assert (report["accuracy"], report["accuracy_ferplus"], report["n_ferplus"]) == (0.0, 1.0, 1)
 
+    with zipfile.ZipFile(tmp_path / "fer2013.zip", "w") as archive:  # the CSV zipped, fer2013new.csv beside it
+        archive.write(tmp_path / "fer2013.csv", "fer2013/fer2013.csv")
+    zipped = load_dataset(tmp_path / "fer2013.zip", cache_dir=tmp_path / "cache")
+    assert attach_found_votes(zipped) == tmp_path / "fer2013new.csv"
+    assert majority(zipped.select_with_votes("train", EMOTIONS)[2], EMOTIONS).tolist() == [
+        EMOTIONS.index("happy"), EMOTIONS.index("sad")]
+
 
 def test_a_byte_order_mark_and_blank_lines_change_no_face_and_no_vote(tmp_path):
     """As Excel saves them: a byte-order mark before the header, and a blank line in each file."""

@@ -55,7 +55,8 @@ def new_run(data: str, recipe_name: str | None, overrides: dict, votes: str | No
         raise PlanError(f"the {named.name} recipe trains on FER+ votes; leave out --no-votes")
     found = None if no_votes else votes or votes_beside(data)
     if named.train_on_votes and not found:
-        raise PlanError(f"the {named.name} recipe trains on FER+ votes: put ferplus.csv beside the data or give --votes CSV")
+        raise PlanError(f"the {named.name} recipe trains on FER+ votes: put FER+'s fer2013new.csv beside fer2013.csv "
+                        "(or a ferplus.csv beside the data), or give --votes CSV")
     return _checked(RunPlan(config, data, str(found) if found else None, photos, init_model,
                             votes_found=bool(found) and not votes and not named.train_on_votes))
 
