@@ -25,7 +25,8 @@ def _option(default, help: str, choices: tuple[str, ...] | None = None):
 
 @dataclass
 class TrainConfig:
-    """Everything that decides a training run. The defaults are the shipped model's recipe (recipes/vgg.toml)."""
+    """Everything that decides a training run. The defaults are the vgg recipe's (recipes/vgg.toml); the shipped
+    model is recipes/ferplus_adam_long.toml, then fine_tune.toml."""
 
     architecture: str = _option("vgg", "network (core.models)", ("vgg", "vgg64", "seed"))
     emotions: str = _option("all", "'all' (7), 'seed' (5) or a comma-separated list")
