@@ -126,6 +126,9 @@ class Start:
 
     defaults: TrainConfig | None  # None: the active model is not one network that can go on training
     init_model: Path | None = None
+    # The recipe widgets' key suffix, one per recipe: a keyed slider keeps its value when its default changes,
+    # so turning the votes on (the vgg recipe, SGD at 0.02, becomes the FER+ one, Adam at 0.001) needs new keys.
+    variant: str = ""
 
     @property
     def warm(self) -> bool:
@@ -151,25 +154,25 @@ def chosen_start(with_votes: bool) -> Start:
         st.caption(f"Its {active_run.architecture} network and its {len(active_run.classes)} emotions; "
                    "the defaults are the recipe that taught it real photos (recipes/fine_tune.toml).")
         defaults = recipe(active_run.architecture, **FINE_TUNE)
-        return Start(replace(defaults, emotions=",".join(active_run.classes)), active)
+        return Start(replace(defaults, emotions=",".join(active_run.classes)), active, f"{active_run.architecture}_warm")
     architecture = st.radio(
         "Architecture", ["vgg", "seed"], horizontal=True, key="architecture",
         format_func={"vgg": "vgg — the shipped model's network", "seed": "seed — the student project's CNN"}.get,
     )
     # Widget keys carry the architecture: switching it shows that architecture's own recipe defaults.
-    defaults = recipe(architecture)
+    defaults, variant = recipe(architecture), architecture
     if with_votes and architecture == "vgg":
         defaults = config_of(read_recipe("ferplus_adam_long"))  # the shipped model's base recipe, on FER+ votes
+        variant = "vgg_votes"
     emotions = st.radio("Emotions", ["all", "seed"], horizontal=True, key=f"emotions_{architecture}",
                         index=["all", "seed"].index(defaults.emotions),
                         format_func={"all": "all seven", "seed": "the seed's five (no disgust, no neutral)"}.get)
-    return Start(replace(defaults, emotions=emotions))
+    return Start(replace(defaults, emotions=emotions), variant=variant)
 
 
 def chosen_config(start: Start) -> TrainConfig:
     """The recipe's defaults with the visitor's epochs, batch size, learning rate, augmentation and share kept."""
-    defaults = start.defaults
-    variant = f"{defaults.architecture}_warm" if start.warm else defaults.architecture
+    defaults, variant = start.defaults, start.variant
     epochs_column, batch_column, rate_column = st.columns(3)
     epochs = epochs_column.slider("Epochs", 1, 100, defaults.epochs, key=f"epochs_{variant}")
     batch_size = batch_column.select_slider("Batch size", [16, 32, 64, 128, 256], defaults.batch_size,

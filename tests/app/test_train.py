@@ -226,6 +226,23 @@ def test_without_the_operator_no_visitor_changes_the_active_model(open_page, mon
         shutil.rmtree(listed)
 
 
+def test_turning_the_votes_off_and_on_gives_each_recipe_its_own_learning_rate(open_page):
+    """On votes the vgg network trains the FER+ recipe (Adam at 0.001); without them the vgg recipe (SGD at 0.02)."""
+    app = open_page(PAGE)
+    app.segmented_control(key="data_kind").set_value("Bundled sample").run()
+    assert app.toggle(key="train_on_votes").value  # its votes lie beside it
+
+    def rate():
+        [slider] = [slider for slider in app.select_slider if slider.label == "Learning rate"]
+        return slider.value, slider.help
+
+    assert rate() == (0.001, "adam optimizer")
+    app.toggle(key="train_on_votes").set_value(False).run()
+    assert rate() == (0.02, "sgd optimizer")
+    app.toggle(key="train_on_votes").set_value(True).run()
+    assert rate() == (0.001, "adam optimizer")
+
+
 def test_given_fer_plus_votes_the_page_offers_to_train_on_them(open_page):
     from support.training import votes_csv
 
