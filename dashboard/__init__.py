@@ -66,19 +66,34 @@ def model_stamp(model_dir: Path) -> tuple[tuple[int, int], tuple[int, int]]:
     return file_stamp(Path(model_dir) / MODEL_FILE), file_stamp(Path(model_dir) / METADATA_FILE)
 
 
-@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
+# After every script run Streamlit collects garbage in full, twice (runner.postScriptGC and Keras' clear_session).
+# With TensorFlow and a model loaded that scans ~400k long-lived objects, 0.2-0.5 s of CPU per click; frozen
+# (gc.freeze), they leave every later collection. Frozen objects are never freed, so: a load asks for a freeze,
+# a released model unfreezes everything so that it can go, and the next page run that asks for a model
+# collects the garbage and then freezes what survives.
+_freeze_due = threading.Event()
+
+
+def _unfreeze(_released: Classifier) -> None:
+    gc.unfreeze()
+    _freeze_due.set()
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=4, on_release=_unfreeze)
 def _classifier(model_dir: str, model_stamp: tuple) -> Classifier:
     classifier = load_classifier(Path(model_dir))
-    # After every script run Streamlit collects garbage in full, twice (runner.postScriptGC and Keras'
-    # clear_session). With TensorFlow and a model loaded that scans ~400k long-lived objects, 0.2-0.5 s
-    # of CPU per click. Freezing them takes them out of every later collection.
-    gc.freeze()
+    _freeze_due.set()
     return classifier
 
 
 def classifier_for(model_dir: Path) -> Classifier:
     """The model in `model_dir`, loaded once per version of its model.keras and metadata.json."""
-    return _classifier(str(model_dir), model_stamp(model_dir))
+    classifier = _classifier(str(model_dir), model_stamp(model_dir))
+    if _freeze_due.is_set():
+        _freeze_due.clear()
+        gc.collect()
+        gc.freeze()
+    return classifier
 
 
 @st.cache_resource(show_spinner="Reading the voice bank…")
