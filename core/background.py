@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.paths import PROJECT_ROOT, RUNS_DIR
-from core.records import FAILED, INTERRUPTED, ResumeState, TrainingStatus
+from core.records import CANCELLED, FAILED, INTERRUPTED, ResumeState, TrainingStatus
 from core.runs import new_run_dir, pid_alive, write_json
 from core.training.config import TrainConfig
 
@@ -193,6 +193,20 @@ def wait_for(run_dir: Path, timeout_s: float, runs_dir: Path | None = None) -> T
 # -- the worker process -------------------------------------------------------------------------
 
 
+class _CancelledBeforeTraining(Exception):
+    """Cancel pressed while the data was still being read: the run stops before Keras is even loaded."""
+
+
+def _stop_if_cancelled(run_dir: Path) -> None:
+    if cancel_requested(run_dir):
+        raise _CancelledBeforeTraining
+
+
+def cancel_requested(run_dir: Path) -> bool:
+    """Whether Cancel was pressed for the run (it stops after its current batch, or its data's current file)."""
+    return (Path(run_dir) / CANCEL_FILE).exists()
+
+
 def _work(run_dir: Path, runs_dir: Path) -> int:
     from core.data import load_dataset
     from core.runs import STATE_FILE
@@ -216,14 +230,20 @@ def _work(run_dir: Path, runs_dir: Path) -> int:
         report(status="training", epoch=progress.epoch, batch=progress.batch, batches=progress.batches,
                logs=progress.logs, elapsed_s=progress.elapsed_s, eta_s=progress.eta_s, history=progress.history)
 
+    def reading(what: str):
+        def progress(done: int, total: int) -> None:
+            _stop_if_cancelled(run_dir)  # a cancel while the data is read stops it, not the first batch
+            report(loaded=done, total=total, reading=what)
+        return progress
+
     report()
     try:
-        dataset = load_dataset(request.data, progress=lambda done, total: report(loaded=done, total=total))
+        dataset = load_dataset(request.data, progress=reading("dataset"))
         if request.votes:
             attach_found_votes(dataset, request.votes)
-        photos = load_dataset(request.photos, progress=lambda done, total: report(
-            loaded=done, total=total, reading="photos")) if request.photos else None
+        photos = load_dataset(request.photos, progress=reading("photos")) if request.photos else None
         remove_scratch(request.scratch)  # read into memory (and the dataset cache): the uploads are not needed
+        _stop_if_cancelled(run_dir)
         from core.training import train  # Keras: after the data, so that bad data is said seconds sooner
 
         init_model = Path(request.init_model) if request.init_model else None
@@ -232,6 +252,9 @@ def _work(run_dir: Path, runs_dir: Path) -> int:
         state = run_dir / STATE_FILE
         report(status=metadata.status, metrics=metadata.metrics or None,
                history=ResumeState.from_json(json.loads(state.read_text())).history if state.exists() else [])
+        return 0
+    except _CancelledBeforeTraining:
+        report(status=CANCELLED)
         return 0
     except Exception as error:  # the page shows it; the log keeps the traceback
         report(status=FAILED, error=f"{type(error).__name__}: {error}")

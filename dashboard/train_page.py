@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 import dashboard
-from core.background import cancel_training, current_training, read_status
+from core.background import cancel_requested, cancel_training, current_training, read_status
 from core.data import DatasetError
 from core.models import ARCHITECTURES
 from core.paths import DATA_DIR, RUNS_DIR, SHIPPED_MODEL_DIR
@@ -34,8 +34,9 @@ Get one of:
   `train/` and `test/` class folders, or
 * the original **`fer2013.csv`** (columns `emotion`, `pixels`, `Usage`).
 
-Put the zip, the unzipped folder or the csv into `{data_dir}` and type its name below, or upload it
-under *Upload a zip or csv*. The bundled sample (140 test faces) only shows that training works.
+Put the zip, the unzipped folder or the csv into `{data_dir}` and type its name below, or upload a zip
+under *Upload a zip or csv* (zip `fer2013.csv` first: at 300 MB it is over the 200 MB an upload may be).
+The bundled sample (210 training faces) only shows that training works.
 """
 NOT_OPERATOR = ("Making a run active changes the model every visitor of this server uses, so only the server's "
                 "operator may: start the server with `EMOVOICE_OPERATOR=1` (or bound to localhost) to allow it, "
@@ -77,7 +78,8 @@ def chosen_data() -> Path | Upload | None:
                               placeholder="fer2013.zip, fer2013/ or fer2013.csv",
                               help="Relative paths are read inside data/; other folders must be listed in EMOVOICE_DATA_ROOTS.")
         return dashboard.typed_data_path(typed)
-    return chosen_upload("FER2013 zip or fer2013.csv", (".zip", ".csv"), "data_upload")
+    return chosen_upload("FER2013 zip, or a csv (fer2013.csv is over the upload limit: zip it)", (".zip", ".csv"),
+                         "data_upload")
 
 
 def chosen_votes(data: Path | Upload | None) -> Path | Upload | None:
@@ -223,6 +225,8 @@ def show_running(run_dir: Path, status: TrainingStatus, visitor: str | None, may
     show_history(status.history)
     if not may_cancel:
         st.caption("Started in another browser session: only that session, or the server's operator, can cancel it.")
+    elif cancel_requested(run_dir):
+        st.caption("Cancelling: the run stops after its current batch, or the file it is reading.")
     elif st.button("Cancel", icon=":material/stop:", key="cancel"):
         cancel_training(visitor=visitor)
         st.toast("Cancelling after the current batch…")

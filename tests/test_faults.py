@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from core.background import TrainingBusyError, current_training, start_training, wait_for
+from core.background import TrainingBusyError, cancel_training, current_training, start_training, wait_for
 from core.runs import MODEL_FILE, list_runs, load_model, save_model
 from core.paths import SHIPPED_MODEL_DIR
 from core.training import recipe
@@ -102,3 +102,13 @@ def test_tabs_pressing_train_together_start_one_run_and_its_killed_worker_frees_
     assert second != started[0]
     assert wait_for(second, 240, tmp_path).status == "finished"
     assert current_training(tmp_path) is None
+
+
+def test_cancel_pressed_while_the_data_is_read_stops_the_run_before_training(sample_zip, tmp_path):
+    """The worker checks for Cancel as it reads the data, and once more before it loads Keras: a run cancelled
+    that early never trains (no metadata.json: train() never began) and frees the lock at once."""
+    run_dir = start_training(recipe("seed", epochs=100, batch_size=16), str(sample_zip), tmp_path)
+    assert cancel_training(tmp_path)  # the worker is still starting Python
+    status = wait_for(run_dir, 60, tmp_path)
+    assert status.status == "cancelled", status
+    assert not (run_dir / "metadata.json").exists() and current_training(tmp_path) is None
