@@ -115,6 +115,9 @@ def chosen_photos() -> Upload | None:
     except DatasetError as error:
         st.error(f"Photos not usable: {error}")
         return None
+    except OSError as error:  # no room, or no right, to write the scratch copy it is read from
+        st.error(f"Photos not readable here: {error.strerror or error}")
+        return None
     st.caption("Faces to learn: " + ", ".join(f"{emotion} {n}" for emotion, n in face_counts(report).items())
                + "".join(f"; {warning}" for warning in report.warnings()))
     return photos
