@@ -270,6 +270,7 @@ def test_a_run_stopped_by_sigterm_is_not_made_active(tmp_path):
     [run] = runs() - before
     try:
         assert process.returncode == 0 and "warning: not made active: the run is cancelled" in stderr
+        assert "absl" not in stderr and "cuda" not in stderr  # TensorFlow's start-up lines are kept out
         assert active_model_dir() != run
     finally:
         set_active(None)
