@@ -314,7 +314,10 @@ def _read_csv_members(archive: Archive, members: list, add, report: BuildReport)
     for member in members:
         try:
             with archive.open(member.name) as handle:
-                header = handle.readline(65536)
+                header = b""
+                for _ in range(100):  # blank lines before the header are no rows, as read_fer_csv reads them
+                    if (header := handle.readline(65536)).strip() or not header:
+                        break
         except _UNREADABLE_MEMBER:
             report.skipped[_DAMAGED_MEMBER] += 1
             continue

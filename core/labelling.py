@@ -8,6 +8,7 @@ across a video's frames, since that needs the frames in order.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import math
 import os
@@ -195,9 +196,11 @@ def label(source: str | os.PathLike, out: str | os.PathLike, model_dir: Path | N
         except VideoError as error:  # the video proved longer than it may be
             raise VideoTooLong(str(error).replace(plan.source.name, Path(plan.name).name)) from None
         except OSError as error:
-            # Reading the input names its file; writing the CSV names the hidden partial file, or nothing (a
-            # full disk): name the CSV asked for instead.
-            if error.filename is not None and str(error.filename) not in partials:
+            # Reading the input names its file; writing the CSV names the hidden partial file, or, for a full
+            # disk or a file grown past its limit, nothing: name the CSV asked for instead.
+            writing = str(error.filename) in partials or (
+                error.filename is None and error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG))
+            if not writing:
                 raise
             raise OSError(error.errno, error.strerror, str(out)) from None
         summary.seconds = time.perf_counter() - started

@@ -40,12 +40,21 @@ def _typed(record, within: str = ""):
     field otherwise. A hand-edited file ("training_seconds": "90") is refused where it is read, not in a page
     that later does arithmetic with it."""
     for name, hint in _hints(type(record)).items():
-        value = getattr(record, name)
-        if not _accepts(hint, value):
-            raise TypeError(f"{within}{name} is {value!r}, not {_describe(hint)}")
-        if is_dataclass(value):
-            _typed(value, f"{within}{name}.")
+        _check(hint, getattr(record, name), f"{within}{name}")
     return record
+
+
+def _check(hint, value, where: str) -> None:
+    if not _accepts(hint, value):
+        raise TypeError(f"{where} is {value!r}, not {_describe(hint)}")
+    if is_dataclass(value):
+        _typed(value, f"{where}.")
+    elif isinstance(value, dict):  # dict[str, SplitScore], dict[str, float]: each value too
+        typed = [kind for kind in (hint, *typing.get_args(hint)) if typing.get_origin(kind) is dict]
+        item_kind = typing.get_args(typed[0])[1] if typed else Any
+        if is_dataclass(item_kind) or item_kind in (int, float, str):  # deeper structures stay as they are
+            for key, item in value.items():
+                _check(item_kind, item, f"{where}.{key}")
 
 
 @functools.cache
@@ -109,7 +118,7 @@ class SplitScore:
 
     n: int
     accuracy: float
-    per_class: dict[str, dict[str, float]]  # emotion -> precision, recall, f1, support
+    per_class: dict[str, float]  # emotion -> recall
     accuracy_5class: float | None = None  # on the seed's five emotions; None when the model lacks one of them
     n_5class: int | None = None
 

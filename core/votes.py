@@ -111,9 +111,22 @@ def votes_beside(data: str | Path) -> Path | None:
     candidates = [data.parent / "ferplus.csv"]
     if data.is_dir():
         candidates.insert(0, data / "ferplus.csv")
-    if data.suffix.lower() in (".csv", ".zip"):
+    if data.suffix.lower() == ".csv" or _holds_a_csv(data):  # its rows are what fer2013new.csv names
         candidates.append(data.parent / "fer2013new.csv")
     return next((path for path in candidates if path.is_file()), None)
+
+
+def _holds_a_csv(data: Path) -> bool:
+    """A zip with a CSV of faces in it; a zip of image folders names its faces by file, which FER+ does not."""
+    if data.suffix.lower() != ".zip":
+        return False
+    from core.archives import Archive, ArchiveError
+
+    try:
+        with Archive(data) as archive:  # its entries counted before zipfile parses them
+            return any(member.suffix == ".csv" for member in archive.members)
+    except ArchiveError:
+        return False
 
 
 def attach_found_votes(dataset, votes: str | Path | None = None) -> Path | None:

@@ -86,13 +86,18 @@ def _classifier(model_dir: str, model_stamp: tuple) -> Classifier:
     return classifier
 
 
-def classifier_for(model_dir: Path) -> Classifier:
-    """The model in `model_dir`, loaded once per version of its model.keras and metadata.json."""
-    classifier = _classifier(str(model_dir), model_stamp(model_dir))
+def _freeze_if_due() -> None:
+    """Called by every public function that may have loaded or released a model, after the call."""
     if _freeze_due.is_set():
         _freeze_due.clear()
         gc.collect()
         gc.freeze()
+
+
+def classifier_for(model_dir: Path) -> Classifier:
+    """The model in `model_dir`, loaded once per version of its model.keras and metadata.json."""
+    classifier = _classifier(str(model_dir), model_stamp(model_dir))
+    _freeze_if_due()
     return classifier
 
 
@@ -150,7 +155,9 @@ def evaluation_of(model_dir: Path, dataset: Dataset) -> Evaluation:
     """The model's scores on the dataset, computed once per (model version, dataset content, votes file)."""
     votes = Path(dataset.votes_source) if dataset.votes_source else None
     data_stamp = (dataset.fingerprint, str(votes), file_stamp(votes) if votes else None)
-    return _evaluation(str(model_dir), model_stamp(model_dir), data_stamp, dataset)
+    evaluation = _evaluation(str(model_dir), model_stamp(model_dir), data_stamp, dataset)
+    _freeze_if_due()
+    return evaluation
 
 
 # Recognition is CPU-bound, and OpenCV and TensorFlow each spread one call over every core. With many
@@ -168,7 +175,9 @@ def _recognition(photo: bytes, whole_image: bool, model_dir: str, model_stamp: t
 
 
 def recognition_of(photo: bytes, whole_image: bool, model_dir: Path) -> Recognition:
-    return _recognition(photo, whole_image, str(model_dir), model_stamp(model_dir))
+    recognition = _recognition(photo, whole_image, str(model_dir), model_stamp(model_dir))
+    _freeze_if_due()
+    return recognition
 
 
 @st.cache_data(show_spinner="Working out what the model looked at…", max_entries=32)
@@ -181,7 +190,9 @@ def _heatmaps(faces: np.ndarray, class_indexes: tuple[int, ...], model_dir: str,
 def heatmaps_of(faces: np.ndarray, emotions: list[str], model_dir: Path) -> np.ndarray:
     """Grad-CAM maps (core.explain) of 48x48 faces for the named emotions, computed once per faces and model."""
     classes = classifier_for(model_dir).classes
-    return _heatmaps(np.asarray(faces), tuple(classes.index(e) for e in emotions), str(model_dir), model_stamp(model_dir))
+    maps = _heatmaps(np.asarray(faces), tuple(classes.index(e) for e in emotions), str(model_dir), model_stamp(model_dir))
+    _freeze_if_due()
+    return maps
 
 
 # -- models --------------------------------------------------------------------------------------

@@ -285,6 +285,10 @@ def test_a_csv_of_faces_larger_than_any_photo_is_streamed_from_its_zip(tmp_path,
     dataset = load_dataset(path, cache_dir=cache_dir)
     assert len(dataset.labels["train"]) == 2600 and not dataset.report.warnings()
 
+    with zipfile.ZipFile(path, "w") as zipped:  # a blank line before the header, as a plain CSV may have it
+        zipped.writestr("fer2013.csv", f"\nemotion,pixels,Usage\n3,{pixels},Training\n")
+    assert len(load_dataset(path, cache_dir=cache_dir).labels["train"]) == 1
+
 
 def test_kaggles_challenge_zip_with_fer2013_twice_reads_it_once(tmp_path, cache_dir):
     """train.csv (emotion, pixels) and icml_face_data.csv (emotion, Usage, pixels) hold the same faces: read

@@ -178,7 +178,8 @@ def test_a_run_that_fails_deletes_its_staged_uploads(tmp_path):
 
 
 @pytest.mark.parametrize("edit", [{"training_seconds": "90"}, {"dataset": {"source": None}}, {"classes": "happy"},
-                                  {"epochs_trained": 2.5}, {"lineage": {"epochs": "3"}}])
+                                  {"epochs_trained": 2.5}, {"lineage": {"epochs": "3"}},
+                                  {"metrics": {"test": {"n": 10, "accuracy": "0.9", "per_class": {}}}}])
 def test_a_hand_edited_field_of_the_wrong_kind_is_a_damaged_run_not_a_broken_page(trained_run, tmp_path, edit):
     run = copy_run(trained_run, tmp_path / "runs" / "20990101-000000-seed")
     metadata = json.loads((run / METADATA_FILE).read_text())

@@ -13,7 +13,7 @@ from PIL import Image
 from core.data import load_dataset
 from core.emotions import EMOTIONS, SEED_EMOTIONS
 from core.evaluation import summary
-from core.votes import COLUMNS, VotesError, attach_found_votes, distribution, majority, parse_votes, targets, trainable
+from core.votes import COLUMNS, VotesError, attach_found_votes, distribution, majority, parse_votes, targets, trainable, votes_beside
 
 HEADER = "image," + ",".join(COLUMNS)
 
@@ -99,6 +99,9 @@ def test_fer2013_csv_with_fer2013new_beside_it_gets_votes_row_for_row(tmp_path):
     assert attach_found_votes(zipped) == tmp_path / "fer2013new.csv"
     assert majority(zipped.select_with_votes("train", EMOTIONS)[2], EMOTIONS).tolist() == [
         EMOTIONS.index("happy"), EMOTIONS.index("sad")]
+    with zipfile.ZipFile(tmp_path / "folders.zip", "w") as archive:  # faces named by file: fer2013new.csv names none
+        archive.writestr("train/happy/im0.png", _face_png(100))
+    assert votes_beside(tmp_path / "folders.zip") is None
 
 
 def test_a_byte_order_mark_and_blank_lines_change_no_face_and_no_vote(tmp_path):
