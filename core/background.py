@@ -9,6 +9,7 @@ who started the run (its owner) may ask.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -247,7 +248,7 @@ def _work(run_dir: Path, runs_dir: Path) -> int:
         from core.training import train  # Keras: after the data, so that bad data is said seconds sooner
 
         init_model = Path(request.init_model) if request.init_model else None
-        metadata = train(config, dataset, run_dir, on_progress=on_progress, should_stop=(run_dir / CANCEL_FILE).exists,
+        metadata = train(config, dataset, run_dir, on_progress=on_progress, should_stop=functools.partial(cancel_requested, run_dir),
                          init_model=init_model, photos=photos)
         state = run_dir / STATE_FILE
         report(status=metadata.status, metrics=metadata.metrics or None,

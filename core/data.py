@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 import os
 import zipfile
@@ -305,6 +306,12 @@ def _face_of(gray: np.ndarray, report: BuildReport) -> np.ndarray:
 ANOTHER_CSV = "another CSV of faces (one is read: the one with a Usage column, else the largest)"
 
 
+def _header_line(handle) -> bytes:
+    """A CSV's header: its first line that is not blank (read_fer_csv skips blank lines too), among its first 100."""
+    lines = itertools.islice(iter(lambda: handle.readline(65536), b""), 100)
+    return next((line for line in lines if line.strip()), b"")
+
+
 def _read_csv_members(archive: Archive, members: list, add, report: BuildReport) -> None:
     """The archive's CSV of faces. Kaggle's challenge zip holds FER2013 twice, train.csv and icml_face_data.csv
     (with its Usage column): read both, every face would train twice and its twin sit among the validation
@@ -314,10 +321,7 @@ def _read_csv_members(archive: Archive, members: list, add, report: BuildReport)
     for member in members:
         try:
             with archive.open(member.name) as handle:
-                header = b""
-                for _ in range(100):  # blank lines before the header are no rows, as read_fer_csv reads them
-                    if (header := handle.readline(65536)).strip() or not header:
-                        break
+                header = _header_line(handle)
         except _UNREADABLE_MEMBER:
             report.skipped[_DAMAGED_MEMBER] += 1
             continue

@@ -87,7 +87,8 @@ def _classifier(model_dir: str, model_stamp: tuple) -> Classifier:
 
 
 def _freeze_if_due() -> None:
-    """Called by every public function that may have loaded or released a model, after the call."""
+    """Called after every public function that may load (or so release) a model: classifier_for (which
+    heatmaps_of calls first), evaluation_of and recognition_of."""
     if _freeze_due.is_set():
         _freeze_due.clear()
         gc.collect()
@@ -190,9 +191,7 @@ def _heatmaps(faces: np.ndarray, class_indexes: tuple[int, ...], model_dir: str,
 def heatmaps_of(faces: np.ndarray, emotions: list[str], model_dir: Path) -> np.ndarray:
     """Grad-CAM maps (core.explain) of 48x48 faces for the named emotions, computed once per faces and model."""
     classes = classifier_for(model_dir).classes
-    maps = _heatmaps(np.asarray(faces), tuple(classes.index(e) for e in emotions), str(model_dir), model_stamp(model_dir))
-    _freeze_if_due()
-    return maps
+    return _heatmaps(np.asarray(faces), tuple(classes.index(e) for e in emotions), str(model_dir), model_stamp(model_dir))
 
 
 # -- models --------------------------------------------------------------------------------------
